@@ -1,0 +1,57 @@
+package actuator
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrFlipBackUnsupported is returned by ArmFlipBack when the plug refuses a
+// device-side timer; the caller falls back to a plain off/on and says so.
+var ErrFlipBackUnsupported = errors.New("plug refused a device-side flip-back timer")
+
+// Energy is one reading of a plug's meter.
+type Energy struct {
+	Watts     float64 `json:"power_watts"`
+	Volts     float64 `json:"voltage_volts"`
+	Amperes   float64 `json:"current_amperes"`
+	WattHours float64 `json:"energy_watt_hours"`
+}
+
+// Outlet is one switchable socket. A single plug has one outlet whose ID is
+// empty; a strip lists each child.
+type Outlet struct {
+	Index  int           `json:"index"`
+	ID     string        `json:"id"`
+	Alias  string        `json:"alias"`
+	On     bool          `json:"on"`
+	OnTime time.Duration `json:"on_time_seconds"`
+	Energy *Energy       `json:"energy,omitempty"` // nil when the outlet has no meter
+}
+
+// Status is what a plug says about itself.
+type Status struct {
+	Model     string   `json:"model"`
+	HWVersion string   `json:"hw_version"`
+	SWVersion string   `json:"sw_version"`
+	MAC       string   `json:"mac"`
+	Alias     string   `json:"alias"`
+	RSSI      int      `json:"rssi"`
+	Protocol  string   `json:"protocol"`
+	Strip     bool     `json:"strip"`
+	Outlets   []Outlet `json:"outlets"` // always at least one
+}
+
+// Plug is a smart plug or power strip. Outlet names select a strip socket by
+// alias, index or id; the empty name means the plug itself (or, on a strip,
+// is an error). Implementations are safe for concurrent use.
+type Plug interface {
+	Status(ctx context.Context) (Status, error)
+	Switch(ctx context.Context, outlet string, on bool) error
+	// ArmFlipBack makes the plug itself switch the outlet on after d, so power
+	// returns even if we die or lose the network while the outlet is off.
+	ArmFlipBack(ctx context.Context, outlet string, d time.Duration) error
+	// DisarmFlipBack removes the timer armed by ArmFlipBack.
+	DisarmFlipBack(ctx context.Context, outlet string) error
+	Close() error
+}

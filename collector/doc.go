@@ -1,0 +1,3 @@
+// Package collector owns the probers, the per-device supervisor state machine
+// and the Prometheus collector that exposes what they observed.
+package collector
