@@ -1,0 +1,52 @@
+# The monitoring mixin (mixin/): regenerate the rules and dashboards from
+# jsonnet, and check that what is committed matches, is formatted and passes
+# promtool. Works included from the main Makefile or alone:
+#   make -f mk/mixin.mk mixin-check
+
+GO ?= go
+MIXIN_DIR ?= mixin
+MIXIN_JSONNET ?= $(GO) tool jsonnet
+MIXIN_JSONNETFMT ?= $(GO) tool jsonnetfmt
+PROMTOOL ?= promtool
+
+MIXIN_SOURCES = $(sort $(shell find $(MIXIN_DIR) -name '*.jsonnet' -o -name '*.libsonnet'))
+MIXIN_TESTS = $(sort $(wildcard $(MIXIN_DIR)/tests/*.yaml))
+
+# Shell commands that write alerts.yaml, rules.yaml and dashboards_out/*.json
+# under the directory in the shell variable $out.
+MIXIN_GENERATE = mkdir -p "$$out/dashboards_out" && \
+	rm -f "$$out"/dashboards_out/*.json && \
+	$(MIXIN_JSONNET) -S $(MIXIN_DIR)/alerts.jsonnet -o "$$out/alerts.yaml" && \
+	$(MIXIN_JSONNET) -S $(MIXIN_DIR)/rules.jsonnet -o "$$out/rules.yaml" && \
+	$(MIXIN_JSONNET) -m "$$out/dashboards_out" $(MIXIN_DIR)/dashboards.jsonnet >/dev/null
+
+TEST_TARGETS += mixin-check
+
+.PHONY: mixin mixin-fmt mixin-check
+
+## mixin: regenerate mixin/alerts.yaml, mixin/rules.yaml and mixin/dashboards_out/
+mixin:
+	@out=$(MIXIN_DIR) && $(MIXIN_GENERATE)
+
+## mixin-fmt: format the jsonnet sources in place
+mixin-fmt:
+	$(MIXIN_JSONNETFMT) -i $(MIXIN_SOURCES)
+
+## mixin-check: fail when the jsonnet is unformatted, the generated files are
+## stale, or promtool rejects the rules or their tests
+mixin-check:
+	@$(MIXIN_JSONNETFMT) --test $(MIXIN_SOURCES) || { \
+		echo "mixin: jsonnet sources are not formatted; run 'make mixin-fmt'" >&2; exit 1; }
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && $(MIXIN_GENERATE) && \
+	diff -ru $(MIXIN_DIR)/dashboards_out "$$out/dashboards_out" >&2 && \
+	diff -u $(MIXIN_DIR)/alerts.yaml "$$out/alerts.yaml" >&2 && \
+	diff -u $(MIXIN_DIR)/rules.yaml "$$out/rules.yaml" >&2 || { \
+		echo "mixin: generated files are stale; run 'make mixin' and commit the result" >&2; exit 1; }
+	@if command -v $(PROMTOOL) >/dev/null 2>&1; then \
+		$(PROMTOOL) check rules $(MIXIN_DIR)/alerts.yaml $(MIXIN_DIR)/rules.yaml && \
+		$(PROMTOOL) test rules $(MIXIN_TESTS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "mixin: $(PROMTOOL) not found and CI=true: install it (Debian: apt-get install prometheus)" >&2; exit 1; \
+	else \
+		echo "mixin: $(PROMTOOL) not found; skipping promtool check rules and promtool test rules" >&2; \
+	fi
