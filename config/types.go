@@ -23,13 +23,13 @@ func parseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		if f < 0 {
-			return 0, fmt.Errorf("duration %q is negative", s)
+			return 0, &ValueError{Value: s, Msg: "is negative: durations must be positive"}
 		}
 		return Duration(f * float64(time.Second)), nil
 	}
 	md, err := model.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration: use a number of seconds or a string like 30s, 5m, 1h", s)
+		return 0, &ValueError{Value: s, Msg: "is not a duration: use a number of seconds or a string like 30s, 5m, 1h"}
 	}
 	return Duration(md), nil
 }
@@ -74,7 +74,7 @@ func parseBool(s string) (Bool, error) {
 	case "0", "false", "no", "off", "":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not a boolean: use true or false (or 1 or 0)", s)
+	return false, &ValueError{Value: s, Msg: "is not a boolean: use true or false (or 1 or 0)"}
 }
 
 func (b *Bool) UnmarshalYAML(unmarshal func(any) error) error {
@@ -116,4 +116,19 @@ func splitAddresses(s string) []string {
 		}
 	}
 	return out
+}
+
+// ValueError is a value that does not parse. The loader finds the line and
+// key it stands on, since the YAML decoder does not say.
+type ValueError struct {
+	Value, Msg string
+	Line       int
+	Key        string
+}
+
+func (e *ValueError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %q %s", e.Line, e.Key, e.Value, e.Msg)
+	}
+	return fmt.Sprintf("%q %s", e.Value, e.Msg)
 }
