@@ -1,0 +1,320 @@
+package kasa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/internal/clock"
+)
+
+// Protocols a Client can speak.
+const (
+	ProtocolAuto = "auto"
+	ProtocolXOR  = "xor"
+	ProtocolKLAP = "klap"
+)
+
+// Default ports by protocol.
+const (
+	PortXOR  = 9999
+	PortKLAP = 80
+)
+
+// Options configures a Client.
+type Options struct {
+	Host string
+	// Port overrides the protocol's default port (9999 for XOR, 80 for KLAP).
+	// With ProtocolAuto, both protocols are tried on it.
+	Port int
+	// Protocol is "auto" (default), "xor" or "klap". Auto tries XOR, then
+	// KLAP, and remembers what answered.
+	Protocol string
+	// Credentials for KLAP; without them the default accounts are tried.
+	Credentials *Credentials
+	// Timeout bounds each request (default 5s); a context deadline may be
+	// shorter.
+	Timeout time.Duration
+	// Name is the configured plug name, used in errors and logs.
+	Name   string
+	Clock  clock.Clock
+	Logger *slog.Logger
+}
+
+// api is one of the two JSON APIs over an established transport.
+type api interface {
+	kind() string
+	info(ctx context.Context) (actuator.Status, error) // without energy
+	status(ctx context.Context) (actuator.Status, error)
+	setOn(ctx context.Context, o actuator.Outlet, on bool) error
+	armFlipBack(ctx context.Context, o actuator.Outlet, secs int) error
+	disarmFlipBack(ctx context.Context, o actuator.Outlet) error
+}
+
+// Client is a Kasa plug or strip. It implements actuator.Plug and is safe for
+// concurrent use; requests to one plug go one at a time, as the devices want.
+type Client struct {
+	opt Options
+
+	mu      sync.Mutex
+	t       transport
+	api     api
+	port    int
+	outlets *actuator.Status // last outlet list, to resolve selectors
+}
+
+var _ actuator.Plug = (*Client)(nil)
+
+// New returns a client for one plug. It does not connect until used.
+func New(opt Options) (*Client, error) {
+	switch opt.Protocol {
+	case "":
+		opt.Protocol = ProtocolAuto
+	case ProtocolAuto, ProtocolXOR, ProtocolKLAP:
+	default:
+		return nil, fmt.Errorf("kasa: unknown protocol %q (want auto, xor or klap)", opt.Protocol)
+	}
+	if opt.Host == "" {
+		return nil, errors.New("kasa: no host given")
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 5 * time.Second
+	}
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return &Client{opt: opt}, nil
+}
+
+// Protocol is the transport in use ("xor" or "klap"), or "" before the first
+// successful contact when auto-detecting.
+func (c *Client) Protocol() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t == nil {
+		if c.opt.Protocol == ProtocolAuto {
+			return ""
+		}
+		return c.opt.Protocol
+	}
+	return c.t.name()
+}
+
+// API is the JSON API the plug speaks ("iot" or "smart"), once known.
+func (c *Client) API() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.api == nil {
+		return ""
+	}
+	return c.api.kind()
+}
+
+func (c *Client) portFor(proto string) int {
+	if c.opt.Port != 0 {
+		return c.opt.Port
+	}
+	if proto == ProtocolKLAP {
+		return PortKLAP
+	}
+	return PortXOR
+}
+
+// label names the plug in errors: host:port, with the configured name.
+func (c *Client) label() string {
+	addr := c.opt.Host
+	if c.port != 0 {
+		addr = net.JoinHostPort(c.opt.Host, strconv.Itoa(c.port))
+	} else if c.opt.Protocol != ProtocolAuto || c.opt.Port != 0 {
+		addr = net.JoinHostPort(c.opt.Host, strconv.Itoa(c.portFor(c.opt.Protocol)))
+	}
+	if c.opt.Name != "" {
+		return strconv.Quote(c.opt.Name) + " (" + addr + ")"
+	}
+	return addr
+}
+
+func (c *Client) addr(proto string) string {
+	return net.JoinHostPort(c.opt.Host, strconv.Itoa(c.portFor(proto)))
+}
+
+// connect picks the transport and API, detecting them when asked to. Called
+// with c.mu held.
+func (c *Client) connect(ctx context.Context) error {
+	if c.api != nil {
+		return nil
+	}
+	switch c.opt.Protocol {
+	case ProtocolXOR:
+		c.use(newXORTransport(c.addr(ProtocolXOR), c.opt.Timeout), nil, ProtocolXOR)
+		return nil
+	case ProtocolKLAP:
+		return c.connectKLAP(ctx)
+	}
+	xt := newXORTransport(c.addr(ProtocolXOR), c.opt.Timeout)
+	xa := newIOTAPI(xt)
+	st, xerr := xa.info(ctx)
+	var de *DeviceError
+	if xerr == nil || errors.As(xerr, &de) || errors.Is(xerr, ErrNotAPlug) {
+		c.use(xt, xa, ProtocolXOR)
+		if xerr == nil {
+			c.outlets = &st
+		}
+		return xerr
+	}
+	xt.close()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	kerr := c.connectKLAP(ctx)
+	if kerr == nil {
+		return nil
+	}
+	c.port = 0
+	return fmt.Errorf("no answer over XOR on port %d (%w) nor over KLAP on port %d (%w)",
+		c.portFor(ProtocolXOR), xerr, c.portFor(ProtocolKLAP), kerr)
+}
+
+// connectKLAP handshakes and finds which API the device speaks over KLAP:
+// SMART (KP125M, Tapo) or IOT (HS100 v4.1 and other old models on new
+// firmware).
+func (c *Client) connectKLAP(ctx context.Context) error {
+	kt := newKLAPTransport(c.addr(ProtocolKLAP), c.opt.Timeout, c.opt.Credentials, c.opt.Clock, c.opt.Logger)
+	sa := newSMARTAPI(kt)
+	st, serr := sa.info(ctx)
+	if serr == nil || errors.Is(serr, ErrNotAPlug) {
+		c.use(kt, sa, ProtocolKLAP)
+		if serr == nil {
+			c.outlets = &st
+		}
+		return serr
+	}
+	if !errors.Is(serr, errProtocol) && !isDeviceErr(serr) {
+		kt.close()
+		return serr
+	}
+	ia := newIOTAPI(kt)
+	st, ierr := ia.info(ctx)
+	if ierr == nil || isDeviceErr(ierr) || errors.Is(ierr, ErrNotAPlug) {
+		c.use(kt, ia, ProtocolKLAP)
+		if ierr == nil {
+			c.outlets = &st
+		}
+		return ierr
+	}
+	kt.close()
+	return fmt.Errorf("KLAP device speaks neither the SMART API (%v) nor the IOT API (%w)", serr, ierr)
+}
+
+func isDeviceErr(err error) bool {
+	var de *DeviceError
+	return errors.As(err, &de)
+}
+
+func (c *Client) use(t transport, a api, proto string) {
+	if a == nil {
+		a = newIOTAPI(t)
+	}
+	c.t, c.api, c.port = t, a, c.portFor(proto)
+	c.opt.Logger.Debug("plug protocol chosen", "plug", c.label(), "protocol", proto, "api", a.kind())
+}
+
+// Status reads the plug: identity, relay state of each outlet and energy.
+func (c *Client) Status(ctx context.Context) (actuator.Status, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.connect(ctx); err != nil {
+		return actuator.Status{}, wrap(c.label(), "status", err)
+	}
+	st, err := c.api.status(ctx)
+	if err != nil {
+		return st, wrap(c.label(), "status", err)
+	}
+	st.Protocol = c.t.name()
+	c.outlets = &st
+	return st, nil
+}
+
+// resolve finds the outlet sel names, reading the outlet list when it is not
+// known yet or sel is not in the one we have.
+func (c *Client) resolve(ctx context.Context, sel string) (actuator.Outlet, error) {
+	if c.outlets != nil {
+		if o, err := actuator.SelectOutlet(*c.outlets, sel); err == nil {
+			return o, nil
+		}
+	}
+	st, err := c.api.info(ctx)
+	if err != nil {
+		return actuator.Outlet{}, err
+	}
+	c.outlets = &st
+	return actuator.SelectOutlet(st, sel)
+}
+
+func (c *Client) outletOp(ctx context.Context, op, sel string, fn func(actuator.Outlet) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sel != "" {
+		op += " (outlet " + strconv.Quote(sel) + ")"
+	}
+	if err := c.connect(ctx); err != nil {
+		return wrap(c.label(), op, err)
+	}
+	o, err := c.resolve(ctx, sel)
+	if err != nil {
+		return wrap(c.label(), op, err)
+	}
+	return wrap(c.label(), op, fn(o))
+}
+
+// Switch turns an outlet on or off.
+func (c *Client) Switch(ctx context.Context, outlet string, on bool) error {
+	op := "switch off"
+	if on {
+		op = "switch on"
+	}
+	return c.outletOp(ctx, op, outlet, func(o actuator.Outlet) error {
+		c.opt.Logger.Debug("switching outlet", "plug", c.label(), "outlet", o.Alias, "on", on)
+		return c.api.setOn(ctx, o, on)
+	})
+}
+
+// ArmFlipBack sets the plug's own countdown to switch the outlet on after d
+// (rounded up to whole seconds). It returns an error wrapping
+// actuator.ErrFlipBackUnsupported when the plug refuses the rule.
+func (c *Client) ArmFlipBack(ctx context.Context, outlet string, d time.Duration) error {
+	secs := int((d + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return c.outletOp(ctx, "arm flip-back timer", outlet, func(o actuator.Outlet) error {
+		return c.api.armFlipBack(ctx, o, secs)
+	})
+}
+
+// DisarmFlipBack removes the countdown set by ArmFlipBack.
+func (c *Client) DisarmFlipBack(ctx context.Context, outlet string) error {
+	return c.outletOp(ctx, "remove flip-back timer", outlet, func(o actuator.Outlet) error {
+		return c.api.disarmFlipBack(ctx, o)
+	})
+}
+
+// Close drops the connection or session. The client stays usable; the next
+// call connects again with the protocol it found.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t == nil {
+		return nil
+	}
+	return c.t.close()
+}
