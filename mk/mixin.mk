@@ -43,7 +43,10 @@ mixin-check:
 	diff -u $(MIXIN_DIR)/rules.yaml "$$out/rules.yaml" >&2 || { \
 		echo "mixin: generated files are stale; run 'make mixin' and commit the result" >&2; exit 1; }
 	@if command -v $(PROMTOOL) >/dev/null 2>&1; then \
+		q=$$(mktemp) && trap 'rm -f "$$q"' EXIT && \
+		$(MIXIN_JSONNET) -S $(MIXIN_DIR)/tests/dashboard_queries.jsonnet -o "$$q" && \
 		$(PROMTOOL) check rules $(MIXIN_DIR)/alerts.yaml $(MIXIN_DIR)/rules.yaml && \
+		echo "Checking the dashboards' queries" && $(PROMTOOL) check rules "$$q" && \
 		$(PROMTOOL) test rules $(MIXIN_TESTS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "mixin: $(PROMTOOL) not found and CI=true: install it (Debian: apt-get install prometheus)" >&2; exit 1; \
