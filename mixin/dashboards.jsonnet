@@ -1,4 +1,4 @@
-// Generates dashboards_out/*.json (make mixin): one file per dashboard.
+// Generates dashboards_out/*.json (make mixin): one file per dashboard. The
+// optional top-level argument overrides _config.
 function(config={})
-  local mixin = (import 'mixin.libsonnet') + { _config+:: config };
-  mixin.grafanaDashboards
+  (import 'configured.libsonnet')(config).grafanaDashboards

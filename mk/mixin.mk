@@ -43,10 +43,15 @@ mixin-check:
 	diff -u $(MIXIN_DIR)/rules.yaml "$$out/rules.yaml" >&2 || { \
 		echo "mixin: generated files are stale; run 'make mixin' and commit the result" >&2; exit 1; }
 	@if command -v $(PROMTOOL) >/dev/null 2>&1; then \
-		q=$$(mktemp) && trap 'rm -f "$$q"' EXIT && \
-		$(MIXIN_JSONNET) -S $(MIXIN_DIR)/tests/dashboard_queries.jsonnet -o "$$q" && \
+		q=$$(mktemp -d) && trap 'rm -rf "$$q"' EXIT && \
+		$(MIXIN_JSONNET) -S $(MIXIN_DIR)/tests/dashboard_queries.jsonnet -o "$$q/dashboard_queries.yaml" && \
+		for f in alerts rules; do \
+			$(MIXIN_JSONNET) -S $(MIXIN_DIR)/$$f.jsonnet -o "$$q/short-$$f.yaml" \
+				--tla-code-file config=$(MIXIN_DIR)/tests/short-durations.libsonnet || exit 1; \
+		done && \
 		$(PROMTOOL) check rules $(MIXIN_DIR)/alerts.yaml $(MIXIN_DIR)/rules.yaml && \
-		echo "Checking the dashboards' queries" && $(PROMTOOL) check rules "$$q" && \
+		echo "Checking the dashboards' queries and the short-duration rules" && \
+		$(PROMTOOL) check rules "$$q"/*.yaml && \
 		$(PROMTOOL) test rules $(MIXIN_TESTS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "mixin: $(PROMTOOL) not found and CI=true: install it (Debian: apt-get install prometheus)" >&2; exit 1; \
