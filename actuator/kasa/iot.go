@@ -28,7 +28,7 @@ func (a *iotAPI) kind() string { return "iot" }
 
 type iotCall struct {
 	module, method string
-	params any // nil sends {}
+	params         any // nil sends {}
 }
 
 // query sends calls in one request (for the outlet childID when set) and

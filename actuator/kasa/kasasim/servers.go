@@ -1,0 +1,282 @@
+package kasasim
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/restartinator/restartinator/actuator/kasa/internal/wire"
+)
+
+// serve runs the TCP side of the plug on ln. Called with p.mu held or
+// before the plug is shared.
+func (p *Plug) serve(ln net.Listener) {
+	if p.protocol == "klap" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /app/handshake1", p.handshake1)
+		mux.HandleFunc("POST /app/handshake2", p.handshake2)
+		mux.HandleFunc("POST /app/request", p.klapRequest)
+		srv := &http.Server{Handler: mux, ErrorLog: nil}
+		p.srv = srv
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			srv.Serve(ln)
+		}()
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				c.Close()
+				return
+			}
+			p.conns[c] = true
+			p.wg.Add(1)
+			p.mu.Unlock()
+			go p.serveXOR(c)
+		}
+	}()
+}
+
+// stopServingLocked closes the listener and every connection. Called with
+// p.mu held.
+func (p *Plug) stopServingLocked() {
+	if p.srv != nil {
+		p.srv.Close()
+		p.srv = nil
+	} else {
+		p.ln.Close()
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *Plug) serveXOR(c net.Conn) {
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		c.Close()
+		p.wg.Done()
+	}()
+	for {
+		req, err := wire.ReadFrame(c)
+		if err != nil {
+			return
+		}
+		answer, wait := p.admit()
+		if !answer {
+			// Swallow the request; the connection dies with the fault.
+			select {
+			case <-wait:
+			case <-p.dev.done:
+			}
+			return
+		}
+		// Header and payload in one write, as devices do.
+		if _, err := c.Write(wire.AppendFrame(nil, p.handle(req))); err != nil {
+			return
+		}
+		if p.opt.CloseAfterResponse {
+			return
+		}
+	}
+}
+
+type klapSession struct {
+	local, remote []byte
+	sess          *wire.Session // nil until handshake2
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// stall holds a request while the plug hangs or is unreachable, then drops
+// the connection without an answer. It reports whether it did.
+func (p *Plug) stall(w http.ResponseWriter, r *http.Request) bool {
+	switch p.currentFault() {
+	case Hang, Unreachable:
+	default:
+		return false
+	}
+	p.mu.Lock()
+	ch := p.faultCh
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	case <-r.Context().Done():
+	case <-p.dev.done:
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+		}
+	}
+	return true
+}
+
+func (p *Plug) session(r *http.Request) *klapSession {
+	c, err := r.Cookie("TP_SESSIONID")
+	if err != nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sessions[c.Value]
+}
+
+func (p *Plug) handshake1(w http.ResponseWriter, r *http.Request) {
+	if p.stall(w, r) {
+		return
+	}
+	local, err := io.ReadAll(io.LimitReader(r.Body, 64))
+	if err != nil || len(local) != 16 {
+		http.Error(w, "bad seed", http.StatusBadRequest)
+		return
+	}
+	remote := randomBytes(16)
+	id := strings.ToUpper(hex.EncodeToString(randomBytes(16)))
+	p.mu.Lock()
+	p.sessions[id] = &klapSession{local: local, remote: remote}
+	p.mu.Unlock()
+	w.Header().Add("Set-Cookie", "TP_SESSIONID="+id+";TIMEOUT=86400")
+	w.Write(append(remote, wire.Handshake1Hash(p.klapVer, local, remote, p.authHash)...))
+}
+
+func (p *Plug) handshake2(w http.ResponseWriter, r *http.Request) {
+	if p.stall(w, r) {
+		return
+	}
+	s := p.session(r)
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64))
+	if s == nil {
+		http.Error(w, "no session", http.StatusForbidden)
+		return
+	}
+	if string(body) != string(wire.Handshake2Hash(p.klapVer, s.local, s.remote, p.authHash)) {
+		http.Error(w, "bad hash", http.StatusUnauthorized)
+		return
+	}
+	p.mu.Lock()
+	s.sess = wire.NewSession(s.local, s.remote, p.authHash)
+	p.handshakes++
+	p.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (p *Plug) klapRequest(w http.ResponseWriter, r *http.Request) {
+	if p.stall(w, r) {
+		p.mu.Lock()
+		p.requests++
+		p.mu.Unlock()
+		return
+	}
+	s := p.session(r)
+	if s == nil || s.sess == nil {
+		http.Error(w, "unknown session", http.StatusForbidden)
+		return
+	}
+	seq, err := strconv.ParseInt(r.URL.Query().Get("seq"), 10, 32)
+	if err != nil {
+		http.Error(w, "bad seq", http.StatusBadRequest)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, wire.MaxFrame))
+	req, err := s.sess.Open(int32(seq), body, true)
+	if err != nil {
+		http.Error(w, "bad payload", http.StatusBadRequest)
+		return
+	}
+	answer, _ := p.admit()
+	if !answer {
+		p.stall(w, r)
+		return
+	}
+	w.Write(s.sess.Seal(int32(seq), p.handle(req)))
+}
+
+// serveUDP answers discovery: XOR get_sysinfo on legacy plugs, the TDP probe
+// on KLAP plugs.
+func (p *Plug) serveUDP() {
+	defer p.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := p.udp.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if f := p.currentFault(); f == Unreachable || f == Refuse {
+			continue
+		}
+		msg := buf[:n]
+		var reply []byte
+		switch {
+		case wire.IsTDP(msg) && p.protocol == "klap":
+			reply = wire.TDPResponse(p.discoveryAnswer(), 0)
+		case !wire.IsTDP(msg) && p.protocol == "xor":
+			req := wire.XORDecrypt(nil, msg)
+			if !strings.Contains(string(req), "get_sysinfo") {
+				continue
+			}
+			reply = wire.XOREncrypt(nil, p.handleIOT(req))
+		default:
+			continue
+		}
+		p.udp.WriteTo(reply, from)
+	}
+}
+
+func (p *Plug) discoveryAnswer() []byte {
+	d := p.dev
+	d.mu.Lock()
+	res := asMap(deepCopy(d.discovery))
+	if res == nil {
+		devType := "SMART.KASAPLUG"
+		if d.api == "iot" {
+			devType = "IOT.SMARTPLUGSWITCH"
+		}
+		res = map[string]any{
+			"device_id": d.deviceID, "device_model": d.model + "(US)", "device_type": devType,
+			"mac": "50-C7-BF-00-00-01", "factory_default": false, "is_support_iot_cloud": true,
+			"mgt_encrypt_schm": map[string]any{"encrypt_type": "KLAP", "is_support_https": false},
+		}
+	}
+	d.mu.Unlock()
+	res["ip"] = p.Host()
+	schm := asMap(res["mgt_encrypt_schm"])
+	if schm == nil {
+		schm = map[string]any{}
+		res["mgt_encrypt_schm"] = schm
+	}
+	schm["encrypt_type"] = "KLAP"
+	schm["http_port"] = p.Port()
+	if p.klapVer == wire.KLAPv2 {
+		schm["lv"] = 2
+	} else {
+		delete(schm, "lv")
+	}
+	b, _ := json.Marshal(map[string]any{"error_code": 0, "result": res})
+	return b
+}

@@ -1,0 +1,379 @@
+// Package kasasim simulates Kasa and Tapo plugs and strips on loopback, over
+// the XOR or KLAP transport with the IOT or SMART API, for tests, the demo
+// mode and `restartinator simulate`. Relays really switch, countdown rules
+// really fire (on an injectable clock), energy readings follow the relay, and
+// faults can be injected. It also answers UDP discovery on its port.
+package kasasim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/restartinator/restartinator/actuator/kasa/internal/wire"
+	"github.com/restartinator/restartinator/internal/clock"
+)
+
+// Options describes one simulated plug.
+type Options struct {
+	// Model is a built-in model (see Models), unless From is set.
+	Model string
+	// From is a recorded device file in python-kasa's fixture format; the
+	// plug then answers as that device.
+	From string
+	// Listen is a loopback host:port; default "127.0.0.1:0". UDP discovery
+	// is answered on the same port.
+	Listen string
+	// Protocol is "xor" or "klap"; default is what the model speaks.
+	Protocol string
+	// Username and Password are the KLAP account; default the Kasa default
+	// account, as on a plug never bound to the cloud.
+	Username, Password string
+	// KLAPVersion is the auth-hash version, 1 or 2; default by model.
+	KLAPVersion int
+	// Alias renames the plug.
+	Alias string
+	// CloseAfterResponse makes the XOR server close each connection after
+	// answering, as some firmware (and the npm simulator) does.
+	CloseAfterResponse bool
+	Clock              clock.Clock
+	Logger             *slog.Logger
+}
+
+// Fault is a failure the plug shows until cleared with SetFault(NoFault).
+type Fault int
+
+const (
+	NoFault Fault = iota
+	// Refuse closes the listener and every connection: connection refused.
+	Refuse
+	// Hang accepts and reads requests but never answers.
+	Hang
+	// Unreachable is as if the plug dropped off the network: no answers on
+	// TCP or UDP. Its own timers still run, so an armed flip-back still fires.
+	Unreachable
+)
+
+func (f Fault) String() string {
+	return [...]string{"none", "refuse", "hang", "unreachable"}[f]
+}
+
+// Outlet is the state of one relay.
+type Outlet struct {
+	ID    string
+	Alias string
+	On    bool
+	// Countdown: a countdown rule is armed on this outlet.
+	Countdown bool
+}
+
+// Plug is a running simulated plug.
+type Plug struct {
+	opt      Options
+	dev      *device
+	protocol string
+	klapVer  int
+	authHash []byte
+	logger   *slog.Logger
+
+	ln   net.Listener
+	udp  net.PacketConn
+	addr string
+	port int
+	wg   sync.WaitGroup
+
+	mu         sync.Mutex
+	fault      Fault
+	faultCh    chan struct{} // closed when the fault changes
+	dropAfter  int           // >0: become Unreachable after this many more requests
+	requests   int
+	handshakes int
+	refuse     map[string]bool
+	conns      map[net.Conn]bool
+	srv        *http.Server
+	sessions   map[string]*klapSession
+	closed     bool
+}
+
+// Start starts a simulated plug.
+func Start(opt Options) (*Plug, error) {
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("simulator listen address %q: %w", opt.Listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("simulator listen address %q: only loopback addresses are allowed", opt.Listen)
+	}
+	var rec recording
+	var defProto string
+	var defVer int
+	if opt.From != "" {
+		rec, err = loadRecordingFile(opt.From)
+		if err != nil {
+			return nil, err
+		}
+		defProto, defVer = recordedProtocol(rec)
+	} else {
+		m, ok := lookupModel(opt.Model)
+		if !ok {
+			return nil, fmt.Errorf("unknown simulated model %q (have %s, or use a device file)", opt.Model, strings.Join(Models(), ", "))
+		}
+		rec, defProto, defVer = m.recording(), m.protocol, m.klapVersion
+	}
+	dev, err := newDevice(rec, opt.Clock)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opt.From, err)
+	}
+	if opt.Alias != "" {
+		dev.alias = opt.Alias
+		if !dev.strip {
+			dev.outlets[0].alias = opt.Alias
+		}
+	}
+	p := &Plug{
+		opt: opt, dev: dev, protocol: defProto, klapVer: defVer, logger: opt.Logger,
+		faultCh: make(chan struct{}), refuse: map[string]bool{}, conns: map[net.Conn]bool{},
+		sessions: map[string]*klapSession{},
+	}
+	switch opt.Protocol {
+	case "":
+	case "xor", "klap":
+		p.protocol = opt.Protocol
+	default:
+		return nil, fmt.Errorf("unknown simulator protocol %q (want xor or klap)", opt.Protocol)
+	}
+	if p.protocol == "xor" && dev.api == "smart" {
+		return nil, fmt.Errorf("%s speaks the SMART API, which only runs over KLAP", dev.model)
+	}
+	if opt.KLAPVersion != 0 {
+		p.klapVer = opt.KLAPVersion
+	}
+	if p.klapVer == 0 {
+		p.klapVer = wire.KLAPv1
+		if dev.api == "smart" {
+			p.klapVer = wire.KLAPv2
+		}
+	}
+	user, pass := opt.Username, opt.Password
+	if user == "" && pass == "" {
+		user, pass = "kasa@tp-link.net", "kasaSetup"
+	}
+	p.authHash = wire.AuthHash(p.klapVer, user, pass)
+
+	if p.ln, err = net.Listen("tcp", opt.Listen); err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	p.addr = p.ln.Addr().String()
+	p.port = p.ln.Addr().(*net.TCPAddr).Port
+	if p.udp, err = net.ListenPacket("udp", p.addr); err != nil {
+		p.ln.Close()
+		return nil, fmt.Errorf("simulator UDP discovery on %s: %w", p.addr, err)
+	}
+	p.serve(p.ln)
+	p.wg.Add(1)
+	go p.serveUDP()
+	p.logger.Info("simulated plug started", "model", dev.model, "protocol", p.protocol, "api", dev.api, "addr", p.addr)
+	return p, nil
+}
+
+// recordedProtocol reads the transport a recorded device speaks from its
+// discovery answer: KLAP when it says so, XOR for other IOT devices.
+func recordedProtocol(rec recording) (string, int) {
+	if _, ok := rec["get_device_info"]; ok {
+		return "klap", 0
+	}
+	s := string(rec["discovery_result"])
+	if strings.Contains(s, `"KLAP"`) {
+		if strings.Contains(s, `"lv": 2`) || strings.Contains(s, `"lv":2`) {
+			return "klap", wire.KLAPv2
+		}
+		return "klap", wire.KLAPv1
+	}
+	return "xor", 0
+}
+
+// Addr is the host:port the plug listens on (TCP, and UDP for discovery).
+func (p *Plug) Addr() string { return p.addr }
+
+// Host and Port split Addr.
+func (p *Plug) Host() string { h, _, _ := net.SplitHostPort(p.addr); return h }
+
+func (p *Plug) Port() int { return p.port }
+
+// Protocol is "xor" or "klap"; API is "iot" or "smart".
+func (p *Plug) Protocol() string { return p.protocol }
+func (p *Plug) API() string      { return p.dev.api }
+
+// Model is the short model name, e.g. "HS300".
+func (p *Plug) Model() string { return p.dev.model }
+
+// Strip reports whether the plug has several outlets.
+func (p *Plug) Strip() bool { return p.dev.strip }
+
+// Outlets is the state of every relay.
+func (p *Plug) Outlets() []Outlet {
+	p.dev.mu.Lock()
+	defer p.dev.mu.Unlock()
+	out := make([]Outlet, len(p.dev.outlets))
+	for i, o := range p.dev.outlets {
+		out[i] = Outlet{ID: o.id, Alias: o.alias, On: o.on, Countdown: o.rule != nil}
+	}
+	return out
+}
+
+// On reports the relay of outlet i (0 on a single plug).
+func (p *Plug) On(i int) bool { return p.Outlets()[i].On }
+
+// SetOn switches outlet i directly, as the button on the plug would.
+func (p *Plug) SetOn(i int, on bool) {
+	p.dev.mu.Lock()
+	defer p.dev.mu.Unlock()
+	p.dev.setOn(p.dev.outlets[i], on)
+}
+
+// SetFault sets the failure the plug shows from now on.
+func (p *Plug) SetFault(f Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.setFaultLocked(f)
+}
+
+func (p *Plug) setFaultLocked(f Fault) {
+	if p.closed || p.fault == f {
+		return
+	}
+	old := p.fault
+	p.fault = f
+	p.dropAfter = 0
+	close(p.faultCh)
+	p.faultCh = make(chan struct{})
+	p.logger.Info("simulated fault", "addr", p.addr, "fault", f)
+	switch {
+	case f == Refuse:
+		p.stopServingLocked()
+	case old == Refuse:
+		if ln, err := net.Listen("tcp", p.addr); err == nil {
+			p.ln = ln
+			p.serve(ln)
+		} else {
+			p.logger.Error("simulator could not listen again", "addr", p.addr, "err", err)
+		}
+	}
+}
+
+// DropAfter lets n more requests through, then makes the plug Unreachable.
+func (p *Plug) DropAfter(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.setFaultLocked(NoFault)
+	p.dropAfter = n
+}
+
+// RefuseMethod makes the device answer method with an error code, as firmware
+// that lacks it does; e.g. "count_down.add_rule" (IOT) or
+// "add_countdown_rule" (SMART).
+func (p *Plug) RefuseMethod(method string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse[method] = true
+}
+
+func (p *Plug) refused(method string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refuse[method]
+}
+
+// Requests counts API requests answered or swallowed (XOR frames, KLAP
+// requests; not handshakes or discovery).
+func (p *Plug) Requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests
+}
+
+// Handshakes counts completed KLAP handshakes.
+func (p *Plug) Handshakes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.handshakes
+}
+
+// ExpireSessions forgets every KLAP session, as a reboot does; clients must
+// handshake again.
+func (p *Plug) ExpireSessions() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sessions = map[string]*klapSession{}
+}
+
+// admit counts a request and says whether to answer it; when not, it
+// returns a channel closed when the fault changes. The request that uses up
+// DropAfter's budget is the last one answered.
+func (p *Plug) admit() (bool, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests++
+	switch p.fault {
+	case Hang, Unreachable:
+		return false, p.faultCh
+	}
+	if p.dropAfter > 0 {
+		p.dropAfter--
+		if p.dropAfter == 0 {
+			// Cut off after this answer; the answer itself still goes out.
+			defer func() {
+				p.fault = Unreachable
+				close(p.faultCh)
+				p.faultCh = make(chan struct{})
+			}()
+		}
+	}
+	return true, nil
+}
+
+func (p *Plug) currentFault() Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fault
+}
+
+func (p *Plug) handle(req []byte) []byte {
+	if p.dev.api == "smart" {
+		return p.handleSMART(req)
+	}
+	return p.handleIOT(req)
+}
+
+// Close stops the plug and its timers.
+func (p *Plug) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.faultCh)
+	p.faultCh = make(chan struct{})
+	p.stopServingLocked()
+	p.mu.Unlock()
+	p.udp.Close()
+	close(p.dev.done)
+	p.wg.Wait()
+	return nil
+}
+
+var errClosed = errors.New("simulator closed")
