@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/restartinator/restartinator/config"
+)
+
+const namespace = "restartinator"
+
+// serveOptions are the flags of the main command.
+type serveOptions struct {
+	web                  *web.FlagConfig
+	configFile           string
+	check                bool
+	demo                 bool
+	allowUnauthenticated bool
+	externalURL          string
+	routePrefix          string
+}
+
+// safeConfig holds the running config; a reload swaps it whole.
+type safeConfig struct {
+	mu  sync.RWMutex
+	cfg *config.Config
+}
+
+func (s *safeConfig) get() *config.Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+func (s *safeConfig) set(c *config.Config) {
+	s.mu.Lock()
+	s.cfg = c
+	s.mu.Unlock()
+}
+
+// component is a part of the service that follows the config.
+type component interface {
+	// Apply starts using a new, valid config. It must keep the state of
+	// whatever did not change.
+	Apply(cfg *config.Config) error
+}
+
+// service is the running program: config, registry, HTTP surface, and the
+// components that follow the config.
+type service struct {
+	opts       *serveOptions
+	logger     *slog.Logger
+	cfg        safeConfig
+	reg        *prometheus.Registry
+	auth       *actionAuth
+	components []component
+	// shutdown hooks run before the HTTP server stops, so in-flight work
+	// (a power cycle) finishes with power back on.
+	shutdown []func(context.Context) error
+	ready    chan struct{}
+	readyOne sync.Once
+
+	reloadMu      sync.Mutex
+	reloadSuccess prometheus.Gauge
+	reloadTime    prometheus.Gauge
+	mux           *http.ServeMux
+	prefix        string
+}
+
+func newService(opts *serveOptions, logger *slog.Logger) (*service, error) {
+	s := &service{
+		opts:   opts,
+		logger: logger,
+		reg:    prometheus.NewRegistry(),
+		ready:  make(chan struct{}),
+		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt was successful.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+	}
+	s.reg.MustRegister(
+		versioncollector.NewCollector(namespace),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		s.reloadSuccess, s.reloadTime,
+	)
+	webAuth := false
+	if opts.web != nil && opts.web.WebConfigFile != nil {
+		var err error
+		if webAuth, err = webConfigAuthenticates(*opts.web.WebConfigFile); err != nil {
+			return nil, err
+		}
+	}
+	s.auth = &actionAuth{webAuth: webAuth, token: s.webhookToken, allowUnauth: opts.allowUnauthenticated}
+	prefix, err := routePrefix(opts.routePrefix, opts.externalURL)
+	if err != nil {
+		return nil, err
+	}
+	s.prefix = prefix
+	return s, nil
+}
+
+// routePrefix is --web.route-prefix, or the path of --web.external-url,
+// without a trailing slash ("" for the root).
+func routePrefix(prefix, external string) (string, error) {
+	if prefix == "" && external != "" {
+		u, err := url.Parse(external)
+		if err != nil {
+			return "", fmt.Errorf("--web.external-url %q: %w", external, err)
+		}
+		prefix = u.Path
+	}
+	prefix = strings.TrimRight(prefix, "/")
+	if prefix != "" && !strings.HasPrefix(prefix, "/") {
+		prefix = "/" + prefix
+	}
+	return prefix, nil
+}
+
+func (s *service) webhookToken() string {
+	c := s.cfg.get()
+	if c == nil {
+		return ""
+	}
+	tok, err := config.ReadSecret(string(c.Webhook.BearerToken), c.Webhook.BearerTokenFile)
+	if err != nil {
+		s.logger.Error("cannot read webhook.bearer_token_file; refusing token-authenticated actions", "err", err)
+		return "\x00unreadable" // never matches a header
+	}
+	return tok
+}
+
+// load reads the config file and checks it with every component's rules.
+func (s *service) load() (*config.Config, error) {
+	return config.LoadFile(s.opts.configFile)
+}
+
+// reload loads the config file and hands it to every component. A bad file
+// is rejected whole: the running config stays.
+func (s *service) reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	c, err := s.load()
+	if err == nil {
+		err = s.apply(c)
+	}
+	if err != nil {
+		s.reloadSuccess.Set(0)
+		s.logger.Error("configuration rejected; keeping the running one", "file", s.opts.configFile, "err", err)
+		return err
+	}
+	s.reloadSuccess.Set(1)
+	s.reloadTime.SetToCurrentTime()
+	s.logger.Info("configuration loaded", "file", s.opts.configFile, "format", c.Format, "devices", len(c.Devices), "plugs", len(c.Plugs))
+	return nil
+}
+
+func (s *service) apply(c *config.Config) error {
+	for _, comp := range s.components {
+		if err := comp.Apply(c); err != nil {
+			return err
+		}
+	}
+	s.cfg.set(c)
+	return nil
+}
+
+func (s *service) markReady() { s.readyOne.Do(func() { close(s.ready) }) }
+
+// handler builds the HTTP surface on its own mux.
+func (s *service) handler() http.Handler {
+	mux := http.NewServeMux()
+	s.mux = mux
+	p := s.prefix
+	mux.Handle("GET "+p+"/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelError), EnableOpenMetrics: true,
+	}))
+	mux.HandleFunc("GET "+p+"/-/healthy", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Healthy.\n") })
+	mux.HandleFunc("GET "+p+"/-/ready", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-s.ready:
+			io.WriteString(w, "Ready.\n")
+		default:
+			http.Error(w, "Not ready: the configuration is not loaded yet.", http.StatusServiceUnavailable)
+		}
+	})
+	mux.Handle("POST "+p+"/-/reload", s.auth.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.reload(); err != nil {
+			http.Error(w, fmt.Sprintf("failed to reload config: %v\n", err), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "Configuration reloaded.\n")
+	})))
+	mux.HandleFunc("GET "+p+"/config", func(w http.ResponseWriter, r *http.Request) {
+		c := s.cfg.get()
+		if c == nil {
+			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
+			return
+		}
+		out, err := c.Marshal(false)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(out)
+	})
+	if !s.hasRoot() {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			RoutePrefix: p + "/",
+			Name:        "restartinator",
+			Description: "Keeps hung devices alive",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: p + "/metrics", Text: "Metrics"},
+				{Address: p + "/config", Text: "Configuration", Description: "secrets redacted"},
+				{Address: p + "/-/healthy", Text: "Health"},
+			},
+		})
+		if err != nil {
+			s.logger.Error("landing page", "err", err)
+		} else {
+			mux.Handle(p+"/", landing)
+		}
+	}
+	return mux
+}
+
+// hasRoot is set once a component serves its own page at "/".
+func (s *service) hasRoot() bool { return false }
+
+// serve runs the HTTP server until ctx ends, then runs the shutdown hooks
+// and stops the server gracefully.
+func (s *service) serve(ctx context.Context, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		if s.opts.web.WebSystemdSocket != nil && *s.opts.web.WebSystemdSocket {
+			errc <- web.ListenAndServe(srv, s.opts.web, s.logger)
+			return
+		}
+		// Listening ourselves lets us log the real address of a ":0" listener.
+		var ls []net.Listener
+		for _, addr := range *s.opts.web.WebListenAddresses {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				for _, o := range ls {
+					o.Close()
+				}
+				errc <- fmt.Errorf("listening on %s: %w — is another program using the port?", addr, err)
+				return
+			}
+			s.logger.Info("listening", "address", l.Addr().String())
+			ls = append(ls, l)
+		}
+		errc <- web.ServeMultiple(ls, srv, s.opts.web, s.logger)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down: finishing in-flight work first")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, hook := range s.shutdown {
+		if err := hook(sctx); err != nil {
+			s.logger.Error("shutdown", "err", err)
+		}
+	}
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// run is the main command.
+func (o *serveOptions) run(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
+	if o.check {
+		return o.runCheck(stdout, logger)
+	}
+	logger.Info("starting restartinator", "version", version.Info(), "build_context", version.BuildContext())
+	s, err := newService(o, logger)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := s.reload(); err != nil {
+		return 1
+	}
+	s.markReady()
+	s.auth.describe(logger)
+	go s.reloadOnSIGHUP(ctx)
+	if err := s.serve(ctx, s.handler()); err != nil {
+		logger.Error("HTTP server failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/exporter-toolkit/web"
+)
+
+const goodConfig = `
+plugs: [{name: p, host: 127.0.0.1, port: 9999, password: plug-secret-zz}]
+devices:
+  - {name: cam, host: 127.0.0.1, port: 80, plug: p}
+notifications:
+  email: {smtp_host: 127.0.0.1, smtp_password: smtp-secret-zz, email_from: a@example.com, email_to: b@example.com}
+webhook:
+  bearer_token: hook-secret-zz
+`
+
+// newTestService starts the HTTP surface on a real loopback socket with the
+// config written to a temp file; the returned func rewrites that file.
+func newTestService(t *testing.T, cfg string) (*service, *httptest.Server, func(string), *bytes.Buffer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "restartinator.yml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(cfg)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	empty := ""
+	s, err := newService(&serveOptions{configFile: path, web: &web.FlagConfig{WebConfigFile: &empty}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reload(); err != nil {
+		t.Fatal(err)
+	}
+	s.markReady()
+	srv := httptest.NewServer(s.handler())
+	t.Cleanup(srv.Close)
+	return s, srv, write, &logs
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestReloadKeepsOldConfigOnError(t *testing.T) {
+	s, srv, write, _ := newTestService(t, goodConfig)
+
+	write(strings.Replace(goodConfig, "port: 80,", "port: 80, retriez: 2,", 1))
+	code, body := post(t, srv.URL+"/-/reload", "hook-secret-zz")
+	if code != http.StatusInternalServerError || !strings.Contains(body, `unknown key "retriez"`) {
+		t.Fatalf("bad reload: %d %q, want 500 naming the key", code, body)
+	}
+	if c := s.cfg.get(); c.Device("cam") == nil {
+		t.Fatal("running config lost after a bad reload")
+	}
+	_, metrics := get(t, srv.URL+"/metrics")
+	if !strings.Contains(metrics, "restartinator_config_last_reload_successful 0") {
+		t.Error("reload gauge did not go to 0 after a bad config")
+	}
+
+	write(strings.Replace(goodConfig, "name: cam", "name: camera", 1))
+	code, body = post(t, srv.URL+"/-/reload", "hook-secret-zz")
+	if code != http.StatusOK {
+		t.Fatalf("good reload: %d %q", code, body)
+	}
+	if c := s.cfg.get(); c.Device("camera") == nil || c.Device("cam") != nil {
+		t.Fatal("good reload not applied")
+	}
+	_, metrics = get(t, srv.URL+"/metrics")
+	if !strings.Contains(metrics, "restartinator_config_last_reload_successful 1") {
+		t.Error("reload gauge did not return to 1")
+	}
+}
+
+func TestConfigPageRedactsSecrets(t *testing.T) {
+	_, srv, write, logs := newTestService(t, goodConfig)
+	code, body := get(t, srv.URL+"/config")
+	if code != 200 || !strings.Contains(body, "name: cam") {
+		t.Fatalf("/config: %d %q", code, body)
+	}
+	// A failing reload must not leak them either.
+	write(goodConfig + "\nbogus: [")
+	_, reloadBody := post(t, srv.URL+"/-/reload", "hook-secret-zz")
+	for _, secret := range []string{"plug-secret-zz", "smtp-secret-zz", "hook-secret-zz"} {
+		for where, text := range map[string]string{"/config": body, "logs": logs.String(), "reload error": reloadBody} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows secret %q", where, secret)
+			}
+		}
+	}
+}
+
+func TestActionAuth(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	cases := []struct {
+		name        string
+		auth        actionAuth
+		remote      string
+		header      string
+		wantAllowed bool
+		wantCode    int
+	}{
+		{"no auth, loopback", actionAuth{}, "127.0.0.1:5000", "", true, 0},
+		{"no auth, ipv6 loopback", actionAuth{}, "[::1]:5000", "", true, 0},
+		{"no auth, remote", actionAuth{}, "192.0.2.7:5000", "", false, http.StatusForbidden},
+		{"no auth, remote, allowed by flag", actionAuth{allowUnauth: true}, "192.0.2.7:5000", "", true, 0},
+		{"token, right", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "Bearer s3cret", true, 0},
+		{"token, wrong", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "Bearer s3cres", false, http.StatusUnauthorized},
+		{"token, missing even on loopback", actionAuth{token: constToken("s3cret")}, "127.0.0.1:5000", "", false, http.StatusUnauthorized},
+		{"web config authenticates", actionAuth{webAuth: true, token: constToken("")}, "192.0.2.7:5000", "", true, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.auth.token == nil {
+				tc.auth.token = constToken("")
+			}
+			req := httptest.NewRequest(http.MethodPost, "/webhook", nil)
+			req.RemoteAddr = tc.remote
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			rec := httptest.NewRecorder()
+			tc.auth.wrap(ok).ServeHTTP(rec, req)
+			if tc.wantAllowed && rec.Code != http.StatusTeapot {
+				t.Errorf("refused with %d: %s", rec.Code, rec.Body)
+			}
+			if !tc.wantAllowed && rec.Code != tc.wantCode {
+				t.Errorf("code %d, want %d", rec.Code, tc.wantCode)
+			}
+		})
+	}
+}
+
+func constToken(s string) func() string { return func() string { return s } }
+
+func TestWebConfigAuthenticates(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		content string
+		want    bool
+	}{
+		"basic auth": {"basic_auth_users:\n  admin: $2y$10$abcdefghijklmnopqrstuv\n", true},
+		"mtls":       {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n", true},
+		"tls only":   {"tls_server_config:\n  cert_file: x\n", false},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+		os.WriteFile(p, []byte(tc.content), 0o600)
+		got, err := webConfigAuthenticates(p)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %v, %v; want %v", name, got, err, tc.want)
+		}
+	}
+}
+
+func TestMetricsPassPromtool(t *testing.T) {
+	_, srv, _, _ := newTestService(t, goodConfig)
+	_, body := get(t, srv.URL+"/metrics")
+	for _, want := range []string{"restartinator_build_info", "go_goroutines", "restartinator_config_last_reload_success_timestamp_seconds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	promtoolCheckMetrics(t, body)
+}
+
+// promtoolCheckMetrics runs promtool check metrics (Debian's prometheus
+// package); missing promtool skips, except in CI.
+func promtoolCheckMetrics(t *testing.T, exposition string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool not found and CI=true: install Debian's prometheus package")
+		}
+		t.Skip("promtool not found; install Debian's prometheus package to run this check")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func TestHealthReadyAndRoutePrefix(t *testing.T) {
+	for _, tc := range []struct{ prefix, external, want string }{
+		{"", "", ""}, {"/r", "", "/r"}, {"r/", "", "/r"}, {"", "https://example.com/restart/", "/restart"},
+	} {
+		got, err := routePrefix(tc.prefix, tc.external)
+		if err != nil || got != tc.want {
+			t.Errorf("routePrefix(%q, %q) = %q, %v; want %q", tc.prefix, tc.external, got, err, tc.want)
+		}
+	}
+	_, srv, _, _ := newTestService(t, goodConfig)
+	for _, p := range []string{"/-/healthy", "/-/ready", "/"} {
+		if code, body := get(t, srv.URL+p); code != 200 {
+			t.Errorf("GET %s: %d %s", p, code, body)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing: Debian's prometheus
+# (promtool) and prometheus-alertmanager for the end-to-end tests, chromium
+# for the status page test, and the npm packages under test/npm. Safe to run
+# again: it installs only what is absent.
+set -euo pipefail
+
+debs=()
+command -v promtool >/dev/null 2>&1 || debs+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || debs+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || debs+=(chromium)
+command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
+
+if [ ${#debs[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
+		echo "test-deps: need ${debs[*]} but am not root and have no sudo; the tests that need them will skip" >&2
+	else
+		echo "test-deps: installing Debian packages: ${debs[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		$sudo apt-get update -qq
+		$sudo apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
+	fi
+fi
+
+if [ -f test/npm/package.json ] && [ ! -d test/npm/node_modules ]; then
+	echo "test-deps: installing npm packages in test/npm"
+	npm ci --prefix test/npm --no-audit --no-fund --loglevel=error
+fi
