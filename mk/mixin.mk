@@ -22,6 +22,9 @@ MIXIN_GENERATE = mkdir -p "$$out/dashboards_out" && \
 
 TEST_TARGETS += mixin-check
 
+# Leave the including Makefile's default goal alone (restored at the end).
+mixin_saved_default_goal := $(.DEFAULT_GOAL)
+
 .PHONY: mixin mixin-fmt mixin-check
 
 ## mixin: regenerate mixin/alerts.yaml, mixin/rules.yaml and mixin/dashboards_out/
@@ -37,7 +40,8 @@ mixin-fmt:
 mixin-check:
 	@$(MIXIN_JSONNETFMT) --test $(MIXIN_SOURCES) || { \
 		echo "mixin: jsonnet sources are not formatted; run 'make mixin-fmt'" >&2; exit 1; }
-	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && $(MIXIN_GENERATE) && \
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	{ $(MIXIN_GENERATE) || { echo "mixin: jsonnet could not build the mixin (see above)" >&2; exit 1; }; } && \
 	diff -ru $(MIXIN_DIR)/dashboards_out "$$out/dashboards_out" >&2 && \
 	diff -u $(MIXIN_DIR)/alerts.yaml "$$out/alerts.yaml" >&2 && \
 	diff -u $(MIXIN_DIR)/rules.yaml "$$out/rules.yaml" >&2 || { \
@@ -58,3 +62,5 @@ mixin-check:
 	else \
 		echo "mixin: $(PROMTOOL) not found; skipping promtool check rules and promtool test rules" >&2; \
 	fi
+
+.DEFAULT_GOAL := $(mixin_saved_default_goal)
