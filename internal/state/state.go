@@ -1,0 +1,233 @@
+// Package state owns the state file: pending power-cycle intents, cycle
+// history, webhook dedup keys and queued mail. It is written atomically
+// (temp file, fsync, rename) so a crash never leaves half a file, and a
+// damaged file is set aside with a warning instead of stopping the program.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Intent is a cycle in progress: the outlet was (or is about to be)
+// switched off. On start-up every intent left behind is reconciled by
+// switching the outlet on.
+type Intent struct {
+	Plug    string    `json:"plug"`
+	Outlet  string    `json:"outlet"`
+	Devices []string  `json:"devices"`
+	Trigger string    `json:"trigger"`
+	Started time.Time `json:"started"`
+}
+
+// Cycle is one finished power cycle.
+type Cycle struct {
+	Device  string    `json:"device"`
+	Trigger string    `json:"trigger"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	OK      bool      `json:"ok"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+type file struct {
+	Version   int                  `json:"version"`
+	Intents   map[string]Intent    `json:"intents"`
+	History   []Cycle              `json:"history"`
+	Dedup     map[string]time.Time `json:"webhook_dedup"`
+	MailQueue json.RawMessage      `json:"mail_queue,omitempty"`
+}
+
+// maxHistory bounds the history kept per device.
+const maxHistory = 100
+
+// Store is the state file in memory; every change is written through.
+type Store struct {
+	path   string
+	logger *slog.Logger
+	mu     sync.Mutex
+	f      file
+}
+
+// Open reads the state file at path. A missing file is an empty state; a
+// damaged one is renamed aside with a warning.
+func Open(path string, logger *slog.Logger) (*Store, error) {
+	s := &Store{path: path, logger: logger, f: emptyFile()}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading state file: %w", err)
+	}
+	var f file
+	if err := json.Unmarshal(data, &f); err != nil {
+		aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("state file %s is damaged (%v) and cannot be moved aside: %w", path, err, rerr)
+		}
+		logger.Warn("state file was damaged; moved it aside and started with an empty state", "file", path, "moved_to", aside, "err", err)
+		return s, nil
+	}
+	if f.Intents == nil {
+		f.Intents = map[string]Intent{}
+	}
+	if f.Dedup == nil {
+		f.Dedup = map[string]time.Time{}
+	}
+	s.f = f
+	return s, nil
+}
+
+func emptyFile() file {
+	return file{Version: 1, Intents: map[string]Intent{}, Dedup: map[string]time.Time{}}
+}
+
+// save writes the state atomically. Callers hold s.mu.
+func (s *Store) save() error {
+	if s.path == "" {
+		return nil
+	}
+	data, err := json.Marshal(s.f)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing state file: %w — is %s writable?", err, dir)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing state file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("replacing state file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// IntentKey names an outlet in the intent table.
+func IntentKey(plug, outlet string) string { return plug + "/" + outlet }
+
+// AddIntent records, durably, that an outlet is about to go off.
+func (s *Store) AddIntent(in Intent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f.Intents[IntentKey(in.Plug, in.Outlet)] = in
+	return s.save()
+}
+
+// ClearIntent records that an outlet is back on.
+func (s *Store) ClearIntent(plug, outlet string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.f.Intents, IntentKey(plug, outlet))
+	return s.save()
+}
+
+// Intents lists pending intents, oldest first.
+func (s *Store) Intents() []Intent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Intent, 0, len(s.f.Intents))
+	for _, in := range s.f.Intents {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
+}
+
+// AddCycle appends to a device's history, keeping the newest maxHistory.
+func (s *Store) AddCycle(c Cycle) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f.History = append(s.f.History, c)
+	n := 0
+	for i := len(s.f.History) - 1; i >= 0; i-- {
+		if s.f.History[i].Device == c.Device {
+			n++
+			if n > maxHistory {
+				s.f.History = append(s.f.History[:i], s.f.History[i+1:]...)
+			}
+		}
+	}
+	return s.save()
+}
+
+// History returns a device's cycles, oldest first.
+func (s *Store) History(device string) []Cycle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Cycle
+	for _, c := range s.f.History {
+		if c.Device == device {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// SeenAlert records a webhook dedup key; it reports whether the key was
+// already there. Keys older than ttl are forgotten.
+func (s *Store) SeenAlert(key string, now time.Time, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.f.Dedup {
+		if now.Sub(t) > ttl {
+			delete(s.f.Dedup, k)
+		}
+	}
+	if _, ok := s.f.Dedup[key]; ok {
+		return true, nil
+	}
+	s.f.Dedup[key] = now
+	return false, s.save()
+}
+
+// ForgetAlert removes a dedup key, so an alert whose action failed is acted
+// on when Alertmanager retries.
+func (s *Store) ForgetAlert(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.f.Dedup, key)
+	return s.save()
+}
+
+// LoadQueue and SaveQueue keep the mail queue (an opaque blob owned by
+// package notify).
+func (s *Store) LoadQueue() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.f.MailQueue...), nil
+}
+
+func (s *Store) SaveQueue(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(b) == 0 {
+		s.f.MailQueue = nil
+	} else {
+		s.f.MailQueue = append(json.RawMessage(nil), b...)
+	}
+	return s.save()
+}

@@ -1,0 +1,103 @@
+package state
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestIntentsAndHistorySurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	s.AddIntent(Intent{Plug: "strip", Outlet: "2", Devices: []string{"cam"}, Trigger: "auto", Started: now})
+	s.AddCycle(Cycle{Device: "cam", Trigger: "auto", Started: now, Ended: now.Add(time.Minute), OK: true})
+	if seen, _ := s.SeenAlert("fp@t", now, time.Hour); seen {
+		t.Fatal("new alert reported as seen")
+	}
+	s.SaveQueue([]byte(`[{"to":"x"}]`))
+
+	r, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := r.Intents(); len(in) != 1 || in[0].Plug != "strip" || in[0].Devices[0] != "cam" {
+		t.Errorf("intents after reopen = %+v", in)
+	}
+	if h := r.History("cam"); len(h) != 1 || !h[0].OK {
+		t.Errorf("history after reopen = %+v", h)
+	}
+	if seen, _ := r.SeenAlert("fp@t", now.Add(time.Minute), time.Hour); !seen {
+		t.Error("dedup key lost across reopen: a restart would act twice")
+	}
+	if seen, _ := r.SeenAlert("fp@t", now.Add(2*time.Hour), time.Hour); seen {
+		t.Error("dedup key never expires")
+	}
+	if q, _ := r.LoadQueue(); string(q) != `[{"to":"x"}]` {
+		t.Errorf("mail queue = %s", q)
+	}
+	r.ClearIntent("strip", "2")
+	if in := r.Intents(); len(in) != 0 {
+		t.Errorf("intent not cleared: %+v", in)
+	}
+}
+
+func TestDamagedFileSetAside(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	os.WriteFile(path, []byte(`{"intents": {`), 0o600)
+	s, err := Open(path, quiet())
+	if err != nil {
+		t.Fatalf("damaged file was fatal: %v", err)
+	}
+	if len(s.Intents()) != 0 {
+		t.Error("damaged file gave intents")
+	}
+	entries, _ := os.ReadDir(dir)
+	var aside bool
+	for _, e := range entries {
+		aside = aside || strings.HasPrefix(e.Name(), "state.json.damaged-")
+	}
+	if !aside {
+		t.Error("damaged file was not kept aside for inspection")
+	}
+	if err := s.AddCycle(Cycle{Device: "d"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHistoryBounded(t *testing.T) {
+	s, _ := Open(filepath.Join(t.TempDir(), "s.json"), quiet())
+	for i := 0; i < maxHistory+20; i++ {
+		s.AddCycle(Cycle{Device: "a", Detail: string(rune('a' + i%26))})
+		if i%10 == 0 {
+			s.AddCycle(Cycle{Device: "b"})
+		}
+	}
+	if n := len(s.History("a")); n != maxHistory {
+		t.Errorf("history of a = %d, want %d", n, maxHistory)
+	}
+	if n := len(s.History("b")); n != 12 {
+		t.Errorf("history of b = %d, want 12 (another device's cycles must not push it out)", n)
+	}
+}
+
+func TestAtomicWriteLeavesNoTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(filepath.Join(dir, "s.json"), quiet())
+	for i := 0; i < 5; i++ {
+		s.AddIntent(Intent{Plug: "p", Outlet: "", Started: time.Unix(int64(i), 0)})
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d files, want only the state file", len(entries))
+	}
+}
