@@ -1,0 +1,116 @@
+package hostreset
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Device is an open watchdog. Opening it arms it. There is deliberately no
+// Write and no Close: any write feeds it, and a write of 'V' before close
+// disarms it, which is the one thing a reset must never do.
+type Device interface {
+	// SetTimeout asks the driver (WDIOC_SETTIMEOUT) to reset the host once d
+	// passes without a keepalive, and returns the timeout it chose; drivers
+	// round to what the hardware can do.
+	SetTimeout(d time.Duration) (time.Duration, error)
+}
+
+// Opener opens a watchdog device. Tests pass a fake so that nothing here
+// ever touches this host's /dev/watchdog.
+type Opener interface {
+	Open(path string) (Device, error)
+}
+
+// FileOpener opens real device files. Every device it opens stays open, in
+// a table that lives as long as the process, so neither a dropped Resetter
+// nor the garbage collector's finalizer closes it: the host resets when the
+// driver times out, or at the latest when the process dies without having
+// written the magic close. Opening a path this process already holds hands
+// back the same device, since /dev/watchdog is single-open.
+type FileOpener struct{}
+
+var held = struct {
+	sync.Mutex
+	devices map[string]*fileDevice
+}{devices: map[string]*fileDevice{}}
+
+// Open opens path write-only, which arms a watchdog.
+func (FileOpener) Open(path string) (Device, error) {
+	held.Lock()
+	defer held.Unlock()
+	if d, ok := held.devices[path]; ok {
+		return d, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := &fileDevice{f: f}
+	held.devices[path] = d
+	return d, nil
+}
+
+type fileDevice struct{ f *os.File }
+
+func (d *fileDevice) SetTimeout(t time.Duration) (time.Duration, error) {
+	// The ioctl takes a C int of seconds and writes back what the driver set.
+	v := int32(wholeSeconds(t))
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var errno unix.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, uintptr(unix.WDIOC_SETTIMEOUT), uintptr(unsafe.Pointer(&v)))
+	}); err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return time.Duration(v) * time.Second, nil
+}
+
+// wholeSeconds rounds d up to whole seconds, at least one.
+func wholeSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// survivalMargin is how long past the watchdog's timeout the host may still
+// be alive before we call the watchdog broken: drivers fire late, and some
+// hardware counts down twice (pretimeout, then reset).
+func survivalMargin(timeout time.Duration) time.Duration {
+	return max(30*time.Second, timeout/2)
+}
+
+// openError says what an open failure means for a watchdog.
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, unix.EBUSY):
+		return fmt.Errorf("watchdog %s is held by another process, e.g. systemd's watchdog (RuntimeWatchdogSec= in /etc/systemd/system.conf) or the watchdog daemon: stop it, use another watchdog device, or use method rtc: %w", path, err)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("no watchdog at %s: load the driver (for a software one, modprobe softdog) or set host_reset.watchdog.device: %w", path, err)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("may not open watchdog %s: run as root or give this user write access to the device: %w", path, err)
+	}
+	return fmt.Errorf("opening watchdog %s: %w", path, err)
+}
+
+// timeoutNote says, for the log, why the driver's timeout is used instead of
+// the configured one.
+func timeoutNote(err error) string {
+	switch {
+	case errors.Is(err, unix.ENOTTY):
+		return "the device does not answer watchdog ioctls (ENOTTY): is it really a watchdog? continuing with the driver's own timeout"
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
+		return "the driver refused this timeout (out of its range, or not settable): continuing with the driver's own timeout"
+	}
+	return "setting the timeout failed: continuing with the driver's own timeout"
+}
