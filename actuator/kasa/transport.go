@@ -40,7 +40,7 @@ func describe(err error, timeout time.Duration) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &connError{"connection refused", err}
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return &connError{"connection reset by the plug", err}
+		return &connError{"the plug reset the connection", err}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &connError{"the plug closed the connection", err}
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
