@@ -1,0 +1,465 @@
+package notify
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/event"
+)
+
+// Data is what subject_template and body_template see. The fields are
+// documented in the package comment (doc.go).
+type Data struct {
+	// Summary is one line: "Front Door Camera is OFFLINE", or for a burst
+	// "3 devices are OFFLINE: A, B, C".
+	Summary string
+	// Event is the first event; most mails carry only one.
+	Event EventData
+	// Events is every event in this mail, oldest first.
+	Events []EventData
+	// Devices names each device the events are about once, in order.
+	Devices []string
+	// Hostname is the host restartinator runs on.
+	Hostname string
+	// ExternalURL is the status page (--web.external-url); may be empty.
+	ExternalURL string
+	// Time is when the mail was composed.
+	Time time.Time
+	// Test is true for the mail sent by "restartinator notify test".
+	Test bool
+}
+
+// EventData is one event with the sentences the default templates use.
+// event.Event is embedded, so .Device, .Kind, .Reading ... work directly.
+type EventData struct {
+	event.Event
+	// Status is the kind in capitals: OFFLINE, ONLINE, POWER CYCLING, ...
+	Status string
+	// Summary is the event in a line: "Front Door Camera is OFFLINE".
+	Summary string
+	// WhatHappened, WhatWasDone and WhatNext are sentences; WhatNext is the
+	// event's own Next when the sender gave one.
+	WhatHappened string
+	WhatWasDone  string
+	WhatNext     string
+}
+
+// DefaultSubjectTemplate keeps the seed's "[restartinator] X is OFFLINE".
+const DefaultSubjectTemplate = `[restartinator] {{ if .Test }}TEST: {{ end }}{{ .Summary }}`
+
+// DefaultBodyTemplate says what happened, what was done and what comes next
+// for each event, then the details an operator looks for first.
+const DefaultBodyTemplate = `{{- if .Test -}}
+This is a test email from restartinator on {{ .Hostname }}: if you can read it,
+email notifications work. The event below is a sample, nothing happened.
+
+{{ end -}}
+{{- if gt (len .Events) 1 -}}
+{{ .Summary }}
+{{ range .Events }}
+  - {{ .Time.Format "15:04:05" }} {{ .Summary }}
+{{- end }}
+
+{{ end -}}
+{{- range $i, $e := .Events }}
+{{- if $i }}
+------------------------------------------------------------------------
+{{ end }}
+{{ $e.Summary }} ({{ $e.Time.Format "2006-01-02 15:04:05 MST" }})
+
+What happened: {{ $e.WhatHappened }}
+{{- with $e.Detail }}
+Details: {{ . }}
+{{- end }}
+
+What was done: {{ $e.WhatWasDone }}
+
+What happens next: {{ $e.WhatNext }}
+{{ with $e.Device }}
+Device:        {{ . }}{{ with $e.State }} ({{ . }}){{ end }}
+{{- end }}
+{{- if $e.ConsecutiveFailures }}
+Failed checks: {{ $e.ConsecutiveFailures }} in a row
+{{- end }}
+{{- if or $e.CyclesInWindow (not $e.LastCycle.IsZero) }}
+Power cycles:  {{ $e.CyclesInWindow }} in the current window
+{{- if not $e.LastCycle.IsZero }}, last at {{ $e.LastCycle.Format "2006-01-02 15:04:05 MST" }}{{ end }}
+{{- end }}
+{{- with $e.Plug }}
+Plug:          {{ . }}{{ with $e.Outlet }}, outlet {{ . }}{{ end }}
+{{- with $e.Reading }}: relay {{ if .RelayOn }}on{{ else }}off{{ end }}
+{{- if .Metered }}, {{ printf "%.1f" .Watts }} W, {{ printf "%.1f" .Volts }} V, {{ printf "%.3f" .Amperes }} A{{ end }}
+{{- end }}
+{{- end }}
+{{- with $e.Trigger }}
+Trigger:       {{ . }}
+{{- end }}
+{{- range $k, $v := $e.Labels }}
+Label:         {{ $k }}={{ $v }}
+{{- end }}
+{{ end }}
+--
+restartinator on {{ .Hostname }}
+{{- with .ExternalURL }}
+Status page: {{ . }}
+{{- end }}
+`
+
+// funcs are the helpers templates may use besides text/template's own.
+var funcs = template.FuncMap{
+	"join":  strings.Join,
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+}
+
+// templates are the parsed subject and body.
+type templates struct {
+	subject, body *template.Template
+}
+
+// parseTemplates parses the configured templates, or the defaults.
+func parseTemplates(cfg *config.EmailConfig) (*templates, error) {
+	subj, body := cfg.SubjectTemplate, cfg.BodyTemplate
+	if subj == "" {
+		subj = DefaultSubjectTemplate
+	}
+	if body == "" {
+		body = DefaultBodyTemplate
+	}
+	st, err := template.New("subject_template").Funcs(funcs).Parse(subj)
+	if err != nil {
+		return nil, fmt.Errorf("notifications.email.subject_template does not parse: %w", err)
+	}
+	bt, err := template.New("body_template").Funcs(funcs).Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("notifications.email.body_template does not parse: %w", err)
+	}
+	t := &templates{subject: st, body: bt}
+	// Execute on sample data so a template that refers to a missing field or
+	// calls a function wrongly fails at load time, not at 3 a.m.
+	for _, d := range sampleData() {
+		if _, _, err := t.render(d); err != nil {
+			return nil, fmt.Errorf("%w (on sample data; see the data model in the notify package documentation)", err)
+		}
+	}
+	return t, nil
+}
+
+// ValidateTemplates reports whether the email templates parse and execute on
+// sample data, so a bad template is a config error when the file is loaded.
+func ValidateTemplates(cfg *config.EmailConfig) error {
+	_, err := parseTemplates(cfg)
+	return err
+}
+
+// render executes both templates. The subject is folded to one line.
+func (t *templates) render(d *Data) (subject, body string, err error) {
+	var sb, bb bytes.Buffer
+	if err := t.subject.Execute(&sb, d); err != nil {
+		return "", "", fmt.Errorf("notifications.email.subject_template: %w", err)
+	}
+	if err := t.body.Execute(&bb, d); err != nil {
+		return "", "", fmt.Errorf("notifications.email.body_template: %w", err)
+	}
+	return strings.Join(strings.Fields(sb.String()), " "), bb.String(), nil
+}
+
+// newData builds the template data for events (at least one).
+func newData(events []event.Event, hostname, externalURL string, now time.Time, test bool) *Data {
+	d := &Data{Hostname: hostname, ExternalURL: externalURL, Time: now, Test: test}
+	seen := map[string]bool{}
+	for _, e := range events {
+		d.Events = append(d.Events, describe(e, hostname))
+		if e.Device != "" && !seen[e.Device] {
+			seen[e.Device] = true
+			d.Devices = append(d.Devices, e.Device)
+		}
+	}
+	if len(d.Events) > 0 {
+		d.Event = d.Events[0]
+	}
+	d.Summary = summarize(d)
+	return d
+}
+
+// status is each kind in capitals, as the seed wrote OFFLINE and ONLINE.
+var status = map[event.Kind]string{
+	event.Offline:         "OFFLINE",
+	event.Recovered:       "ONLINE",
+	event.CycleStarted:    "POWER CYCLING",
+	event.CycleFailed:     "POWER CYCLE FAILED",
+	event.GaveUp:          "GAVE UP",
+	event.Held:            "POWER CYCLE HELD",
+	event.PlugUnreachable: "PLUG UNREACHABLE",
+	event.HostReset:       "HOST RESET",
+	event.Notify:          "ALERT",
+}
+
+// describe fills in the sentences for one event.
+func describe(e event.Event, hostname string) EventData {
+	d := EventData{Event: e, Status: status[e.Kind]}
+	if d.Status == "" {
+		d.Status = strings.ToUpper(strings.ReplaceAll(string(e.Kind), "_", " "))
+	}
+	dev := e.Device
+	if dev == "" {
+		dev = "a device"
+	}
+	plug := "its plug"
+	if e.Plug != "" {
+		plug = "plug " + e.Plug
+		if e.Outlet != "" {
+			plug += " (outlet " + e.Outlet + ")"
+		}
+	}
+	var next string
+	switch e.Kind {
+	case event.Offline:
+		d.Summary = dev + " is OFFLINE"
+		d.WhatHappened = "it stopped answering"
+		if e.ConsecutiveFailures > 0 {
+			d.WhatHappened += fmt.Sprintf(" (%d failed %s in a row)", e.ConsecutiveFailures, plural(e.ConsecutiveFailures, "check", "checks"))
+		}
+		d.WhatHappened += "."
+		d.WhatWasDone = "nothing yet."
+		if e.Plug != "" {
+			next = "restartinator keeps checking it and power-cycles " + plug + " if it stays down; you will get an email when it answers again."
+		} else {
+			next = "restartinator keeps checking it; you will get an email when it answers again."
+		}
+	case event.CycleStarted:
+		d.Summary = dev + " is being POWER CYCLED"
+		d.WhatHappened = "a power cycle started because " + triggerReason(e.Trigger) + "."
+		d.WhatWasDone = "restartinator switched off " + plug + "; power comes back on after the cycle time (the plug is armed to switch itself back on)."
+		next = "restartinator waits for it to boot and checks it again; you will get an email when it answers, or if the cycle does not help."
+	case event.Recovered:
+		d.Summary = dev + " is ONLINE"
+		d.WhatHappened = "it answers again."
+		if !e.LastCycle.IsZero() {
+			d.WhatHappened = "it answers again after the power cycle at " + e.LastCycle.Format("15:04:05 MST") + "."
+		}
+		d.WhatWasDone = "nothing more: its failure count is reset."
+		next = "restartinator goes back to its normal checks."
+	case event.CycleFailed:
+		d.Summary = dev + ": POWER CYCLE FAILED"
+		d.WhatHappened = "the power cycle did not complete, or it did not bring the device back."
+		d.WhatWasDone = "restartinator stopped this cycle"
+		if e.CyclesInWindow > 0 {
+			d.WhatWasDone += fmt.Sprintf(" (%d %s in the current window)", e.CyclesInWindow, plural(e.CyclesInWindow, "cycle", "cycles"))
+		}
+		d.WhatWasDone += "."
+		next = "restartinator keeps checking it and tries again after a backoff, up to max_cycles in the cycle window."
+	case event.GaveUp:
+		d.Summary = dev + " is still OFFLINE: GAVE UP power cycling"
+		d.WhatHappened = "it is still down"
+		if e.CyclesInWindow > 0 {
+			d.WhatHappened += fmt.Sprintf(" after %d power %s in the cycle window", e.CyclesInWindow, plural(e.CyclesInWindow, "cycle", "cycles"))
+		}
+		d.WhatHappened += "."
+		d.WhatWasDone = "restartinator stopped power-cycling it, so a device that is really broken is not switched off and on forever."
+		next = "nothing automatic until it answers again: please look at it. You will get an email when it comes back."
+	case event.Held:
+		d.Summary = dev + ": power cycle HELD"
+		d.WhatHappened = "a power cycle was due, but it was held: dry run is on, or so much is failing at once that the network or this host is the more likely culprit."
+		d.WhatWasDone = "nothing was switched."
+		next = "restartinator keeps checking; the cycle goes ahead once the hold lifts."
+	case event.PlugUnreachable:
+		name := "its plug"
+		if e.Plug != "" {
+			name = "plug " + e.Plug
+		}
+		d.Summary = name + " is UNREACHABLE"
+		if e.Device != "" {
+			d.Summary = e.Device + ": " + d.Summary
+		}
+		d.WhatHappened = name + " did not answer."
+		d.WhatWasDone = "nothing could be switched."
+		next = "restartinator keeps trying it; check that the plug has power and is on the network."
+	case event.HostReset:
+		h := hostname
+		if h == "" {
+			h = "this host"
+		}
+		d.Summary = h + " is HARD-RESETTING itself"
+		d.WhatHappened = "restartinator decided to hard-reset the host it runs on (" + h + ")"
+		if e.Trigger != "" {
+			d.WhatHappened += ", because " + triggerReason(e.Trigger)
+		}
+		d.WhatHappened += "."
+		d.WhatWasDone = "the reset was started."
+		next = "the host restarts, and restartinator with it."
+	case event.Notify:
+		alert := e.Labels["alertname"]
+		switch {
+		case alert != "" && e.Device != "":
+			d.Summary = "alert " + alert + " for " + e.Device
+		case alert != "":
+			d.Summary = "alert " + alert
+		case e.Device != "":
+			d.Summary = "alert for " + e.Device
+		default:
+			d.Summary = "alert from Alertmanager"
+		}
+		d.WhatHappened = "an Alertmanager alert matched a route that only notifies."
+		d.WhatWasDone = "nothing: this route does not act."
+		next = "nothing automatic; see the alert in Alertmanager."
+	default:
+		d.Summary = dev + " is " + d.Status
+		d.WhatHappened = string(e.Kind) + "."
+		d.WhatWasDone = "nothing."
+	}
+	d.WhatNext = next
+	if e.Next != "" {
+		d.WhatNext = e.Next
+	}
+	return d
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func triggerReason(trigger string) string {
+	switch trigger {
+	case "auto", "":
+		return "it stayed down"
+	case "webhook":
+		return "an Alertmanager alert asked for it"
+	case "schedule":
+		return "its scheduled reboot came due"
+	case "manual":
+		return "someone asked for it (API or status page)"
+	case "file":
+		return "a trigger file appeared"
+	}
+	return "of trigger " + trigger
+}
+
+// groupPhrase is how a burst of one kind reads after "3 devices ".
+var groupPhrase = map[event.Kind]string{
+	event.Offline:         "are OFFLINE",
+	event.Recovered:       "are ONLINE",
+	event.CycleStarted:    "are being POWER CYCLED",
+	event.CycleFailed:     "FAILED to power cycle",
+	event.GaveUp:          "are still OFFLINE: GAVE UP power cycling",
+	event.Held:            "had power cycles HELD",
+	event.PlugUnreachable: "have UNREACHABLE plugs",
+}
+
+// summarize is the mail in a line.
+func summarize(d *Data) string {
+	switch {
+	case len(d.Events) == 0:
+		return "no events"
+	case len(d.Events) == 1:
+		return d.Events[0].Summary
+	}
+	kinds := map[event.Kind]bool{}
+	for _, e := range d.Events {
+		kinds[e.Kind] = true
+	}
+	if len(kinds) == 1 {
+		k := d.Events[0].Kind
+		if p, ok := groupPhrase[k]; ok && len(d.Devices) > 1 {
+			return fmt.Sprintf("%d devices %s: %s", len(d.Devices), p, list(d.Devices, 5))
+		}
+	}
+	if len(d.Devices) == 1 {
+		// One device, several steps: "Camera: OFFLINE, then POWER CYCLING".
+		var steps []string
+		for _, e := range d.Events {
+			if len(steps) == 0 || steps[len(steps)-1] != e.Status {
+				steps = append(steps, e.Status)
+			}
+		}
+		return d.Devices[0] + ": " + strings.Join(steps, ", then ")
+	}
+	// Mixed: group by status in order of first appearance.
+	var order []string
+	names := map[string][]string{}
+	for _, e := range d.Events {
+		n := e.Device
+		if n == "" {
+			n = e.Summary
+		}
+		if _, ok := names[e.Status]; !ok {
+			order = append(order, e.Status)
+		}
+		if !contains(names[e.Status], n) {
+			names[e.Status] = append(names[e.Status], n)
+		}
+	}
+	parts := make([]string, 0, len(order))
+	for _, s := range order {
+		parts = append(parts, list(names[s], 3)+" "+s)
+	}
+	return fmt.Sprintf("%d updates: %s", len(d.Events), strings.Join(parts, "; "))
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// list joins names, shortening a long list to "a, b and 4 more".
+func list(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
+}
+
+// sampleEvents covers every kind with every field set, for validation and
+// the test mail.
+func sampleEvents(now time.Time) []event.Event {
+	reading := &event.Reading{RelayOn: true, Watts: 4.2, Volts: 231, Amperes: 0.031, WattHours: 1234.5, Metered: true}
+	base := event.Event{
+		Time: now, Device: "Front Door Camera", State: "failing", ConsecutiveFailures: 3,
+		CyclesInWindow: 1, LastCycle: now.Add(-2 * time.Hour), Trigger: "auto",
+		Plug: "rack-strip", Outlet: "Camera", Reading: reading,
+		Detail: "GET http://camera1/: connection refused",
+		Labels: map[string]string{"alertname": "RestartinatorDeviceDown", "device": "Front Door Camera"},
+	}
+	var out []event.Event
+	for _, k := range config.Events {
+		e := base
+		e.Kind = event.Kind(k)
+		out = append(out, e)
+	}
+	return out
+}
+
+// sampleData is what templates are validated on: one event of each kind
+// alone, all of them together, and a bare event with only a kind, so a
+// template must cope with empty optional fields.
+func sampleData() []*Data {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	evs := sampleEvents(now)
+	var out []*Data
+	for _, e := range evs {
+		out = append(out, newData([]event.Event{e}, "monitor", "http://monitor:9788/", now, false))
+	}
+	out = append(out,
+		newData(evs, "monitor", "http://monitor:9788/", now, false),
+		newData(evs[:1], "monitor", "", now, true),
+		newData([]event.Event{{Kind: event.Offline}}, "", "", now, false),
+	)
+	return out
+}
