@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -86,7 +87,9 @@ func hintFor(err error) string {
 		return "the certificate is signed by an unknown authority: set http_client_config.tls_config.ca_file, or insecure_skip_verify: true for a self-signed device"
 	case errors.As(err, &invalid), errors.As(err, &verify):
 		return "the device's certificate was not accepted: check it (expiry, usage) or set http_client_config.tls_config"
-	case errors.As(err, &record):
+	case errors.As(err, &record),
+		// net/http's text when the record looks like HTTP; it wraps nothing.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return "the port does not speak TLS: use http:// in probe.url"
 	}
 	return ""

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,17 @@ func wantDuration(t *testing.T, got, timeout time.Duration) {
 	if got < timeout || got > timeout+2*time.Second {
 		t.Errorf("duration %v, want about %v", got, timeout)
 	}
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, n
 }
