@@ -307,13 +307,11 @@ func TestErrorsSayWhatToCheck(t *testing.T) {
 			want: []string{`plug "rack-strip" (127.0.0.1:`, "no answer over XOR on port", "nor over KLAP on port", "connection refused"},
 		},
 		{
-			// An HTTP server never sees the end of a request line in an XOR
-			// frame, so it just waits.
 			name: "xor against a KLAP plug",
 			setup: func(t *testing.T) (*kasasim.Plug, kasa.Options) {
 				return startSim(t, kasasim.Options{Model: "KP125M"}), kasa.Options{Protocol: "xor", Timeout: 200 * time.Millisecond}
 			},
-			want: []string{"no answer within 200ms"},
+			want: []string{"the plug closed the connection — is the plug on the network"},
 		},
 		{
 			name: "klap against an XOR plug",

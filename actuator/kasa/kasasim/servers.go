@@ -27,7 +27,7 @@ func (p *Plug) serve(ln net.Listener) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			srv.Serve(ln)
+			srv.Serve(httpOnly{ln})
 		}()
 		return
 	}
@@ -279,4 +279,34 @@ func (p *Plug) discoveryAnswer() []byte {
 	}
 	b, _ := json.Marshal(map[string]any{"error_code": 0, "result": res})
 	return b
+}
+
+// httpOnly drops connections whose first byte cannot start an HTTP request,
+// as a device's small web server does, so an XOR probe fails at once rather
+// than waiting for a request line that never comes.
+type httpOnly struct{ net.Listener }
+
+func (l httpOnly) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &sniffConn{Conn: c}, nil
+}
+
+type sniffConn struct {
+	net.Conn
+	seen bool
+}
+
+func (c *sniffConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.seen && n > 0 {
+		c.seen = true
+		if b[0] < 'A' || b[0] > 'Z' {
+			c.Conn.Close()
+			return 0, io.EOF
+		}
+	}
+	return n, err
 }
