@@ -26,6 +26,7 @@ type ICMP struct {
 	privileged bool
 	timeout    time.Duration
 	logger     probing.Logger
+	resolver   *net.Resolver
 }
 
 // NewICMP returns an ICMP prober for target, a host name or IP address.
@@ -39,6 +40,7 @@ func NewICMP(target string, privileged bool, timeout time.Duration, logger *slog
 		privileged: privileged,
 		timeout:    timeout,
 		logger:     pingLogger{logger.With("probe", config.ProbeICMP, "target", target)},
+		resolver:   net.DefaultResolver,
 	}
 }
 
@@ -83,6 +85,20 @@ func checkICMPSocket(target string, privileged bool) error {
 	return c.Close()
 }
 
+// socketDenied tells the host refusing an ICMP socket from a send that a
+// firewall refused. x/net/icmp reports the first as a bare "socket" syscall
+// error for datagram sockets and as a "listen" OpError for raw ones.
+func socketDenied(err error) bool {
+	if !errors.Is(err, os.ErrPermission) {
+		return false
+	}
+	var (
+		se *os.SyscallError
+		oe *net.OpError
+	)
+	return errors.As(err, &se) && se.Syscall == "socket" || errors.As(err, &oe) && oe.Op == "listen"
+}
+
 // socketError explains a socket this host refused to open, with the fix.
 func socketError(what string, err error, privileged bool) error {
 	if privileged {
@@ -104,8 +120,7 @@ func (c *ICMP) Probe(ctx context.Context) Result {
 	defer cancel()
 	fail := func(err error) Result {
 		elapsed := time.Since(start)
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "listen" && errors.Is(err, os.ErrPermission) {
+		if socketDenied(err) {
 			return Result{Duration: elapsed, Err: socketError(what, err, c.privileged)}
 		}
 		if errors.Is(err, syscall.EPERM) {
@@ -114,7 +129,7 @@ func (c *ICMP) Probe(ctx context.Context) Result {
 		return Result{Duration: elapsed, Err: describe(ctx, what, err, elapsed, c.timeout,
 			"is the device hung, powered off or off the network?")}
 	}
-	ip, err := resolveIP(rctx, c.target)
+	ip, err := resolveIP(rctx, c.resolver, c.target)
 	if err != nil {
 		return fail(err)
 	}
@@ -137,12 +152,12 @@ func (c *ICMP) Probe(ctx context.Context) Result {
 
 // resolveIP looks target up within ctx, preferring IPv4 as most devices on
 // a LAN have it.
-func resolveIP(ctx context.Context, target string) (*net.IPAddr, error) {
+func resolveIP(ctx context.Context, r *net.Resolver, target string) (*net.IPAddr, error) {
 	host := strings.Trim(target, "[]")
 	if ip := net.ParseIP(host); ip != nil {
 		return &net.IPAddr{IP: ip}, nil
 	}
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	addrs, err := r.LookupIPAddr(ctx, host)
 	if err != nil {
 		return nil, err
 	}
