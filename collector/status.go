@@ -1,0 +1,82 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/restartinator/restartinator/internal/event"
+)
+
+// DeviceStatus is what the API and the status page show of a device.
+type DeviceStatus struct {
+	Name                string         `json:"name"`
+	State               string         `json:"state"`
+	Mode                string         `json:"mode"`
+	Probe               string         `json:"probe"`
+	Target              string         `json:"target"`
+	Plug                string         `json:"plug,omitempty"`
+	Outlet              string         `json:"outlet,omitempty"`
+	ConsecutiveFailures int            `json:"consecutive_failures"`
+	LastProbe           *ProbeStatus   `json:"last_probe,omitempty"`
+	LastCycle           *time.Time     `json:"last_cycle,omitempty"`
+	CyclesInWindow      int            `json:"cycles_in_window"`
+	NextScheduledReboot *time.Time     `json:"next_scheduled_reboot,omitempty"`
+	BootUntil           *time.Time     `json:"boot_until,omitempty"`
+	Held                string         `json:"held_reason,omitempty"`
+	Reading             *event.Reading `json:"plug_reading,omitempty"`
+	Events              []event.Event  `json:"events"`
+}
+
+// ProbeStatus is the last probe.
+type ProbeStatus struct {
+	Time            time.Time `json:"time"`
+	Success         bool      `json:"success"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	Error           string    `json:"error,omitempty"`
+}
+
+// Snapshot returns every device's status, sorted by name.
+func (s *Supervisor) Snapshot() []DeviceStatus {
+	s.mu.RLock()
+	devices := make([]*device, 0, len(s.order))
+	for _, name := range s.order {
+		devices = append(devices, s.devices[name])
+	}
+	s.mu.RUnlock()
+	now := s.opt.Clock.Now()
+	out := make([]DeviceStatus, 0, len(devices))
+	for _, d := range devices {
+		ds := DeviceStatus{Name: d.cfg.Name, Mode: d.cfg.Mode, Probe: d.prober.Type(), Target: d.prober.Target(), Plug: d.cfg.Plug, Outlet: d.cfg.Outlet}
+		d.mu.Lock()
+		ds.State, ds.ConsecutiveFailures, ds.Held = d.state, d.failures, d.heldFor
+		if d.probed {
+			ds.LastProbe = &ProbeStatus{Time: d.lastProbeAt, Success: d.lastProbe.Success, DurationSeconds: d.lastProbe.Duration.Seconds(), Error: errText(d.lastProbe.Err)}
+		}
+		if !d.lastCycle.IsZero() {
+			t := d.lastCycle
+			ds.LastCycle = &t
+		}
+		if !d.nextReboot.IsZero() {
+			t := d.nextReboot
+			ds.NextScheduledReboot = &t
+		}
+		if d.state == StateBooting {
+			t := d.bootUntil
+			ds.BootUntil = &t
+		}
+		ds.Events = append([]event.Event(nil), d.events...)
+		d.mu.Unlock()
+		if ds.State != StateHeld {
+			ds.Held = ""
+		}
+		if ds.LastCycle == nil {
+			if h := s.opt.State.History(d.cfg.Name); len(h) > 0 {
+				t := h[len(h)-1].Started
+				ds.LastCycle = &t
+			}
+		}
+		ds.CyclesInWindow = s.cyclesInWindow(d.cfg.Name, d.cfg.Settings.CycleWindow.D(), now)
+		ds.Reading = s.reading(d.cfg.Plug, d.cfg.Outlet)
+		out = append(out, ds)
+	}
+	return out
+}

@@ -1,0 +1,405 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"reflect"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/collector/probe"
+	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/internal/state"
+)
+
+// Errors of RequestCycle.
+var (
+	ErrUnknownDevice = errors.New("unknown device")
+	ErrNoPlug        = errors.New("the device has no plug to cycle")
+)
+
+// Options are what a Supervisor works with.
+type Options struct {
+	Cycler   *actuator.Cycler
+	Plugs    *actuator.Plugs
+	State    *state.Store
+	Notifier event.Notifier
+	Clock    clock.Clock
+	Logger   *slog.Logger
+	// Dial is used by the guard's TCP checks; nil means net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Supervisor runs one state machine per device and the guard, and exposes
+// what they see as metrics.
+type Supervisor struct {
+	opt Options
+	log *slog.Logger
+	ctx context.Context
+
+	mu      sync.RWMutex
+	cfg     *config.Config
+	devices map[string]*device
+	order   []string
+
+	failing   atomic.Int64 // devices whose last probe failed
+	guardDown atomic.Bool  // no guard target answers
+	guardStop context.CancelFunc
+	guardDone chan struct{}
+
+	probes  probeCounters
+	metrics *metrics
+}
+
+// New returns a Supervisor; Apply gives it devices.
+func New(ctx context.Context, opt Options) *Supervisor {
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Notifier == nil {
+		opt.Notifier = event.Discard{}
+	}
+	if opt.Dial == nil {
+		opt.Dial = (&net.Dialer{}).DialContext
+	}
+	s := &Supervisor{opt: opt, log: opt.Logger, ctx: ctx, devices: map[string]*device{}}
+	s.metrics = newMetrics()
+	return s
+}
+
+// Listen is the Cycler's listener: it moves every device on the outlet.
+func (s *Supervisor) Listen(u actuator.Update) {
+	s.mu.RLock()
+	var ds []*device
+	for _, name := range u.Request.Devices {
+		if d := s.devices[name]; d != nil {
+			ds = append(ds, d)
+		}
+	}
+	s.mu.RUnlock()
+	for _, d := range ds {
+		d.onCycle(u)
+	}
+}
+
+// Apply starts supervising a new config. Devices whose settings did not
+// change keep their state and their probe rhythm; changed ones start over;
+// removed ones stop.
+func (s *Supervisor) Apply(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := map[string]*device{}
+	var started []*device
+	for i := range cfg.Devices {
+		dc := cfg.Devices[i]
+		if old, ok := s.devices[dc.Name]; ok && sameDevice(old.cfg, dc) && s.samePlug(cfg, dc) {
+			next[dc.Name] = old
+			continue
+		}
+		d, err := s.newDevice(dc)
+		if err != nil {
+			for _, n := range started {
+				n.stop()
+			}
+			return err
+		}
+		next[dc.Name] = d
+		started = append(started, d)
+	}
+	for name, old := range s.devices {
+		if next[name] != old {
+			old.stop()
+			<-old.done
+			old.mu.Lock()
+			failed := old.counted && !old.prevUp
+			old.mu.Unlock()
+			if failed {
+				s.failing.Add(-1)
+			}
+		}
+	}
+	s.devices = next
+	s.order = s.order[:0]
+	for name := range next {
+		s.order = append(s.order, name)
+	}
+	sort.Strings(s.order)
+	s.cfg = cfg
+	for _, d := range started {
+		ctx, cancel := context.WithCancel(s.ctx)
+		d.stop = cancel
+		s.metrics.initDevice(d)
+		go d.run(ctx)
+	}
+	s.restartGuard(cfg.Global.Guard)
+	return nil
+}
+
+func sameDevice(a, b config.DeviceConfig) bool { return reflect.DeepEqual(a, b) }
+
+// samePlug: the device's plug config is unchanged (the old one is in s.cfg).
+func (s *Supervisor) samePlug(cfg *config.Config, d config.DeviceConfig) bool {
+	if d.Plug == "" || s.cfg == nil {
+		return true
+	}
+	a, b := s.cfg.Plug(d.Plug), cfg.Plug(d.Plug)
+	return a != nil && b != nil && reflect.DeepEqual(*a, *b)
+}
+
+func (s *Supervisor) newDevice(dc config.DeviceConfig) (*device, error) {
+	d := &device{s: s, cfg: dc, state: StateUnknown, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		log: s.log.With("device", dc.Name)}
+	var err error
+	if dc.Schedule != "" {
+		if d.sched, err = config.CronParser.Parse(dc.Schedule); err != nil {
+			return nil, fmt.Errorf("device %q: schedule: %w", dc.Name, err)
+		}
+	}
+	d.prober, err = probe.New(&d.cfg, probe.Options{Logger: s.log, PowerReader: s.powerReader(dc.Plug, dc.Outlet)})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// powerReader reads the meter of a device's outlet for power probes.
+func (s *Supervisor) powerReader(plug, outlet string) probe.PowerReader {
+	return func(ctx context.Context) (actuator.Energy, error) {
+		p, err := s.opt.Plugs.Plug(plug)
+		if err != nil {
+			return actuator.Energy{}, err
+		}
+		st, err := p.Status(ctx)
+		if err != nil {
+			return actuator.Energy{}, err
+		}
+		o, err := actuator.SelectOutlet(st, outlet)
+		if err != nil {
+			return actuator.Energy{}, err
+		}
+		if o.Energy == nil {
+			return actuator.Energy{}, fmt.Errorf("plug %q (%s) has no power meter", plug, st.Model)
+		}
+		return *o.Energy, nil
+	}
+}
+
+// initialDelay spreads first probes over the check interval so thousands of
+// devices do not all probe in the same instant.
+func (s *Supervisor) initialDelay(d *device) time.Duration {
+	iv := d.cfg.Settings.CheckInterval.D()
+	if iv <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(d.cfg.Name))
+	spread := iv
+	if spread > 10*time.Second {
+		spread = 10 * time.Second // a newcomer wants the first result soon
+	}
+	return time.Duration(h.Sum64() % uint64(spread))
+}
+
+// Stop stops every device and the guard.
+func (s *Supervisor) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		d.stop()
+		<-d.done
+	}
+	s.devices = map[string]*device{}
+	if s.guardStop != nil {
+		s.guardStop()
+		<-s.guardDone
+	}
+}
+
+// deviceUp tracks how many devices are failing, for the guard's ratio.
+func (s *Supervisor) deviceUp(d *device, up bool) {
+	d.mu.Lock()
+	was := d.prevUp
+	first := !d.counted
+	d.prevUp, d.counted = up, true
+	d.mu.Unlock()
+	switch {
+	case !up && (first || was):
+		s.failing.Add(1)
+	case up && !first && !was:
+		s.failing.Add(-1)
+	}
+}
+
+// holding says why every automatic cycle is held now, or "".
+func (s *Supervisor) holding() string {
+	s.mu.RLock()
+	if s.cfg == nil {
+		s.mu.RUnlock()
+		return ""
+	}
+	g := s.cfg.Global.Guard
+	total := len(s.devices)
+	s.mu.RUnlock()
+	why := ""
+	switch {
+	case len(g.Targets) > 0 && s.guardDown.Load():
+		why = "guard: none of the guard targets answers, so the monitor itself seems cut off"
+	case total >= g.MinDevices && float64(s.failing.Load())/float64(total) > g.MaxFailingRatio:
+		why = fmt.Sprintf("guard: %d of %d devices are failing at once (more than max_failing_ratio %g), which looks like a network outage", s.failing.Load(), total, g.MaxFailingRatio)
+	}
+	return why
+}
+
+// Holding reports the guard's state for metrics and the status page.
+func (s *Supervisor) Holding() string { return s.holding() }
+
+// cyclesInWindow counts a device's cycles that started within window.
+func (s *Supervisor) cyclesInWindow(name string, window time.Duration, now time.Time) int {
+	n := 0
+	for _, c := range s.opt.State.History(name) {
+		if now.Sub(c.Started) < window {
+			n++
+		}
+	}
+	return n
+}
+
+// reading is the last poll of a device's outlet.
+func (s *Supervisor) reading(plug, outlet string) *event.Reading {
+	if plug == "" || s.opt.Plugs == nil {
+		return nil
+	}
+	last, ok := s.opt.Plugs.Last(plug)
+	if !ok || last.Status.Model == "" {
+		return nil
+	}
+	o, err := actuator.SelectOutlet(last.Status, outlet)
+	if err != nil {
+		return nil
+	}
+	r := &event.Reading{RelayOn: o.On}
+	if o.Energy != nil {
+		r.Metered, r.Watts, r.Volts, r.Amperes, r.WattHours = true, o.Energy.Watts, o.Energy.Volts, o.Energy.Amperes, o.Energy.WattHours
+	}
+	return r
+}
+
+// startCycle asks the Cycler to cycle a device's outlet, with every device
+// on that outlet.
+func (s *Supervisor) startCycle(d *device, trigger string) error {
+	if d.cfg.Plug == "" {
+		return fmt.Errorf("device %q: %w", d.cfg.Name, ErrNoPlug)
+	}
+	s.mu.RLock()
+	var names []string
+	for _, name := range s.order {
+		o := s.devices[name]
+		if o.cfg.Plug == d.cfg.Plug && o.cfg.Outlet == d.cfg.Outlet {
+			names = append(names, name)
+		}
+	}
+	s.mu.RUnlock()
+	return s.opt.Cycler.Start(actuator.Request{
+		Plug: d.cfg.Plug, Outlet: d.cfg.Outlet, Devices: names, Trigger: trigger,
+		Off: d.cfg.Settings.CycleTime.D(), Boot: d.cfg.Settings.BootTime.D(),
+	})
+}
+
+// RequestCycle cycles a device on request (webhook, manual, file). The guard
+// holds only automatic and scheduled cycles: these come from a person or an
+// Alertmanager that sees more than we do.
+func (s *Supervisor) RequestCycle(name, trigger string) error {
+	s.mu.RLock()
+	d := s.devices[name]
+	s.mu.RUnlock()
+	if d == nil {
+		return fmt.Errorf("device %q: %w", name, ErrUnknownDevice)
+	}
+	if d.cfg.Mode == config.ModeMonitor || d.cfg.Plug == "" {
+		return fmt.Errorf("device %q: %w", name, ErrNoPlug)
+	}
+	d.log.Info("power cycle requested", "trigger", trigger)
+	return s.startCycle(d, trigger)
+}
+
+// Device returns a device's config.
+func (s *Supervisor) Device(name string) (config.DeviceConfig, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.devices[name]
+	if d == nil {
+		return config.DeviceConfig{}, false
+	}
+	return d.cfg, true
+}
+
+// restartGuard (re)starts the guard's target checks. Callers hold s.mu.
+func (s *Supervisor) restartGuard(g config.GuardConfig) {
+	if s.guardStop != nil {
+		s.guardStop()
+		<-s.guardDone
+		s.guardStop = nil
+	}
+	s.guardDown.Store(false)
+	if len(g.Targets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.guardStop, s.guardDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.guardDone)
+		for {
+			s.checkGuard(ctx, g)
+			t := s.opt.Clock.NewTimer(g.CheckInterval.D())
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+		}
+	}()
+}
+
+// checkGuard marks the guard down when no target answers a TCP connect.
+func (s *Supervisor) checkGuard(ctx context.Context, g config.GuardConfig) {
+	answered := false
+	for _, t := range g.Targets {
+		cctx, cancel := context.WithTimeout(ctx, g.Timeout.D())
+		c, err := s.opt.Dial(cctx, "tcp", t)
+		cancel()
+		if err == nil {
+			c.Close()
+			answered = true
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	was := s.guardDown.Swap(!answered)
+	switch {
+	case !answered && !was:
+		s.log.Error("guard: no guard target answers; holding every automatic power cycle", "targets", g.Targets)
+		s.opt.Notifier.Notify(event.Event{Kind: event.Held, Time: s.opt.Clock.Now(),
+			Detail: fmt.Sprintf("none of the guard targets (%v) answers: this monitor seems cut off from the network", g.Targets),
+			Next:   "no automatic power cycles until a guard target answers"})
+	case answered && was:
+		s.log.Info("guard: a guard target answers again; automatic power cycles resume")
+	}
+}
+
+// GuardDown is for tests: whether the guard targets are unreachable.
+func (s *Supervisor) GuardDown() bool { return s.guardDown.Load() }
