@@ -3,6 +3,7 @@ package probe
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -205,7 +206,7 @@ func (h *HTTP) statusError(what string, resp *http.Response) error {
 	case code >= 500:
 		return fmt.Errorf("%s — the web server answers but the application behind it fails", msg)
 	}
-	return fmt.Errorf("%s", msg)
+	return errors.New(msg)
 }
 
 func redactLocation(loc string) string {
