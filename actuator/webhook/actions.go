@@ -1,0 +1,30 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+
+	"github.com/restartinator/restartinator/internal/event"
+)
+
+// Actions is what the webhook can make happen.
+type Actions interface {
+	// CycleDevice power-cycles the named device's outlet in the background,
+	// after checking the plug answers. Errors: ErrUnknownDevice, ErrAlreadyCycling
+	// (the device is cycling or booting: skip), ErrPlugUnreachable (retry helps), others.
+	CycleDevice(ctx context.Context, device, trigger string) error
+	// ResetHost hard-resets this host (ErrNoHostReset when not configured).
+	ResetHost(ctx context.Context, trigger string) error
+	// Notify sends an event through the notifier (never blocks).
+	Notify(event.Event)
+}
+
+var (
+	ErrUnknownDevice   = errors.New("unknown device")
+	ErrAlreadyCycling  = errors.New("already cycling")
+	ErrPlugUnreachable = errors.New("plug unreachable")
+	ErrNoHostReset     = errors.New("host reset is not configured")
+)
+
+// Trigger is the trigger name the webhook passes to Actions.
+const Trigger = "webhook"
