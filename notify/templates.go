@@ -55,7 +55,7 @@ const DefaultSubjectTemplate = `[restartinator] {{ if .Test }}TEST: {{ end }}{{ 
 // for each event, then the details an operator looks for first.
 const DefaultBodyTemplate = `{{- if .Test -}}
 This is a test email from restartinator on {{ .Hostname }}: if you can read it,
-email notifications work. The event below is a sample, nothing happened.
+email notifications work. The event below is a sample; nothing happened.
 
 {{ end -}}
 {{- if gt (len .Events) 1 -}}
@@ -65,10 +65,11 @@ email notifications work. The event below is a sample, nothing happened.
 {{- end }}
 
 {{ end -}}
-{{- range $i, $e := .Events }}
+{{- range $i, $e := .Events -}}
 {{- if $i }}
 ------------------------------------------------------------------------
-{{ end }}
+
+{{ end -}}
 {{ $e.Summary }} ({{ $e.Time.Format "2006-01-02 15:04:05 MST" }})
 
 What happened: {{ $e.WhatHappened }}
@@ -102,7 +103,7 @@ Trigger:       {{ . }}
 Label:         {{ $k }}={{ $v }}
 {{- end }}
 {{ end }}
---
+-- 
 restartinator on {{ .Hostname }}
 {{- with .ExternalURL }}
 Status page: {{ . }}
@@ -112,9 +113,10 @@ Status page: {{ . }}
 // funcs are the helpers templates may use besides text/template's own.
 var funcs = template.FuncMap{
 	"join":  strings.Join,
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
-	"title": func(s string) string {
+	"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) },
+	"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
+	"title": func(v any) string {
+		s := fmt.Sprint(v)
 		if s == "" {
 			return s
 		}
@@ -278,7 +280,10 @@ func describe(e event.Event, hostname string) EventData {
 		if e.Plug != "" {
 			name = "plug " + e.Plug
 		}
-		d.Summary = name + " is UNREACHABLE"
+		d.Summary = "Plug " + strings.TrimPrefix(name, "plug ") + " is UNREACHABLE"
+		if e.Plug == "" {
+			d.Summary = "Plug is UNREACHABLE"
+		}
 		if e.Device != "" {
 			d.Summary = e.Device + ": " + d.Summary
 		}
@@ -302,13 +307,13 @@ func describe(e event.Event, hostname string) EventData {
 		alert := e.Labels["alertname"]
 		switch {
 		case alert != "" && e.Device != "":
-			d.Summary = "alert " + alert + " for " + e.Device
+			d.Summary = "Alert " + alert + " for " + e.Device
 		case alert != "":
-			d.Summary = "alert " + alert
+			d.Summary = "Alert " + alert
 		case e.Device != "":
-			d.Summary = "alert for " + e.Device
+			d.Summary = "Alert for " + e.Device
 		default:
-			d.Summary = "alert from Alertmanager"
+			d.Summary = "Alert from Alertmanager"
 		}
 		d.WhatHappened = "an Alertmanager alert matched a route that only notifies."
 		d.WhatWasDone = "nothing: this route does not act."
