@@ -42,7 +42,8 @@ func iotSysinfo(model, hw, sw, feature, alias string) map[string]any {
 }
 
 func iotStrip(model, hw, sw, feature string, n int) map[string]any {
-	si := iotSysinfo(model, hw, sw, feature, "Simulated "+model)
+	short, _, _ := strings.Cut(model, "(")
+	si := iotSysinfo(model, hw, sw, feature, "Simulated "+short)
 	delete(si, "relay_state")
 	delete(si, "on_time")
 	kids := make([]any, n)
