@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -334,4 +335,58 @@ func TestNewChecksActions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signalHandler is a slog.Handler that reports each message on a channel.
+type signalHandler struct{ msgs chan string }
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.msgs <- r.Message:
+	default:
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
+
+// A directory that appears after start (a volume mounted late) is watched
+// from the next poll on.
+func TestDirectoryCreatedLaterIsWatched(t *testing.T) {
+	if fw, err := fsnotify.NewWatcher(); err != nil {
+		t.Skipf("fsnotify unavailable here: %v", err)
+	} else {
+		fw.Close()
+	}
+	dir := filepath.Join(t.TempDir(), "volume")
+	path := filepath.Join(dir, "indicator")
+	clk := clock.NewFake(start)
+	msgs := make(chan string, 64)
+	acted := make(chan string, 1)
+	w, err := New([]config.FileTrigger{hostResetTrigger(path, time.Minute)}, Options{
+		HostReset: func(context.Context) error { acted <- "reset"; return nil },
+		Clock:     clk,
+		Logger:    slog.New(signalHandler{msgs}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := w.Start(context.Background())
+	defer stop()
+	clk.WaitForTimers(1)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	for watching := false; !watching; {
+		select {
+		case msg := <-msgs:
+			watching = msg == "watching directory with fsnotify"
+		case <-time.After(10 * time.Second):
+			t.Fatal("the new directory was not watched after a poll")
+		}
+	}
+	touch(t, path) // no further Advance: only fsnotify can see this
+	waitFor(t, acted)
 }

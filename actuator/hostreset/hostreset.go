@@ -146,6 +146,9 @@ func (r *Resetter) Reset(ctx context.Context, trigger string) error {
 	if r.cfg == nil {
 		return ErrNotConfigured
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("host reset not started: %w", err) // opening a watchdog cannot be undone
+	}
 	r.mu.Lock()
 	if r.inProgress {
 		r.mu.Unlock()

@@ -459,3 +459,18 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("Describe() = %q\nwant          %q", got, want)
 	}
 }
+
+// Opening a watchdog cannot be undone, so a context that has already ended
+// must not get that far.
+func TestEndedContextArmsNothing(t *testing.T) {
+	op := &fakeOpener{dev: &fakeDevice{max: time.Hour}}
+	r := New(watchdogConfig("/dev/watchdog", time.Minute), Options{Opener: op, Clock: clock.NewFake(start)})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Reset(ctx, "file"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(op.calls()) != 0 {
+		t.Fatal("armed the watchdog for an ended context")
+	}
+}
