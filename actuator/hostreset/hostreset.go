@@ -274,6 +274,9 @@ func (r *Resetter) dryRun(log *slog.Logger, trigger string) {
 			log.Warn(msg, "method", method, "device", w.Device, "timeout", w.Timeout.D(), "then", "never feed it and never write the magic close", "fallback_after", w.Timeout.D()+survivalMargin(w.Timeout.D()))
 		case config.ResetRTC:
 			log.Warn(msg, "method", method, "argv", append([]string{r.cfg.RTC.RTCWake}, rtcArgs(r.cfg.RTC)...))
+			if err := checkRTCMode(r.cfg.RTC.Mode); err != nil {
+				log.Error("dry run: this would fail", "method", method, "err", err)
+			}
 		}
 	}
 	r.opts.Notifier.Notify(event.Event{
