@@ -376,7 +376,9 @@ func (m *Mailer) deliver(ctx context.Context) bool {
 		wait := backoff(m.failures)
 		m.nextAttempt = m.clock.Now().Add(wait)
 		m.lastErr = failed
-		m.logger.Warn("could not send email; will retry", "err", failed, "queued", len(m.queue), "retry_in", wait)
+		if len(m.queue) > 0 {
+			m.logger.Warn("could not send email; will retry", "err", failed, "queued", len(m.queue), "retry_in", wait)
+		}
 		return false
 	}
 	if m.failures > 0 {

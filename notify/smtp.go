@@ -260,7 +260,13 @@ func (s *settings) describe(err error) *DeliveryError {
 		d.Temporary = sendErr.IsTemp()
 		switch sendErr.Reason {
 		case mail.ErrSMTPMailFrom:
-			d.What = fmt.Sprintf("refused the sender %s (%s)", s.from, smtpReply(err))
+			reply := smtpReply(err)
+			if user == "" && (sendErr.ErrorCode() == 530 || strings.Contains(strings.ToLower(reply), "authenticat")) {
+				d.What = fmt.Sprintf("wants a login before it takes mail (%s)", reply)
+				d.Hint = "set smtp_user and smtp_password"
+				break
+			}
+			d.What = fmt.Sprintf("refused the sender %s (%s)", s.from, reply)
 			d.Hint = "check email_from: many servers accept only the logged-in user's own address"
 		case mail.ErrSMTPRcptTo:
 			d.What = fmt.Sprintf("refused the recipient %s (%s)", strings.Join(s.to, ", "), smtpReply(err))
@@ -313,19 +319,12 @@ func smtpReply(err error) string {
 	}
 	var se *mail.SendError
 	if errors.As(err, &se) {
-		if code := se.ErrorCode(); code > 0 {
-			s := strconv.Itoa(code)
-			if esc := se.EnhancedStatusCode(); esc != "" {
-				s += " " + esc
-			}
-			// The text is after the code in the joined error list.
-			text := se.Error()
-			if i := strings.Index(text, s); i >= 0 {
-				return strings.TrimSpace(text[i:])
-			}
-			return strings.TrimSpace(text)
+		// SendError does not unwrap; its text is "reason: reply, affected ...".
+		text := strings.TrimPrefix(se.Error(), se.Reason.String()+":")
+		if i := strings.Index(text, ", affected "); i >= 0 {
+			text = text[:i]
 		}
-		return se.Error()
+		return strings.TrimSpace(strings.ReplaceAll(text, `"`, ""))
 	}
 	return rootCause(err).Error()
 }

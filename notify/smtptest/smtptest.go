@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"mime"
 	"mime/quotedprintable"
@@ -85,6 +86,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	ln       net.Listener
 	received []*Message
 	logins   []string
 }
@@ -111,9 +113,13 @@ func NewServer(tb testing.TB, opts Options) *Server {
 // until Start.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
+	if ln != nil {
+		// Closed here too: Serve may not have taken the listener yet.
+		_ = ln.Close()
+	}
 	if srv != nil {
 		_ = srv.Close()
 	}
@@ -137,6 +143,8 @@ func (s *Server) serve(ln net.Listener) {
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxMessageBytes = 1 << 20
+	// Connections cut by Stop are the point of Stop, not news.
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	switch s.opts.Mode {
 	case Plain:
 		// Loopback only: let AUTH through without TLS to test that path.
@@ -148,7 +156,7 @@ func (s *Server) serve(ln net.Listener) {
 		ln = tls.NewListener(ln, s.tlsConf)
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
