@@ -279,7 +279,7 @@ func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bo
 		// ErrPlugUnreachable or anything unexpected: Alertmanager retries.
 		h.forget(key)
 		o.result = resFailed
-		o.detail = err.Error()
+		o.detail = err.Error() + " (answered 503 so Alertmanager retries)"
 		h.logAction(slog.LevelError, o)
 		return o, true
 	}
@@ -302,7 +302,7 @@ func (h *Handler) resetHost(ctx context.Context, o outcome, key string) (outcome
 	default:
 		h.forget(key)
 		o.result = resFailed
-		o.detail = err.Error()
+		o.detail = err.Error() + " (answered 503 so Alertmanager retries)"
 		h.logAction(slog.LevelError, o)
 		return o, true
 	}
