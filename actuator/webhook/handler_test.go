@@ -193,17 +193,21 @@ func TestWebhook(t *testing.T) {
 			wantResults: []string{"cam cycle failed"},
 		},
 		{
-			name:        "already cycling is skipped",
-			body:        func(t *testing.T) string { return payload(t, 0, deviceDown("cam")) },
-			setup:       func(f *fakeActions) { f.failNext("cam", fmt.Errorf("device %q is booting: %w", "cam", ErrAlreadyCycling)) },
+			name: "already cycling is skipped",
+			body: func(t *testing.T) string { return payload(t, 0, deviceDown("cam")) },
+			setup: func(f *fakeActions) {
+				f.failNext("cam", fmt.Errorf("device %q is booting: %w", "cam", ErrAlreadyCycling))
+			},
 			wantCode:    200,
 			wantStatus:  "ok",
 			wantCalls:   []string{"cycle cam"},
 			wantResults: []string{"cam cycle already_cycling"},
 		},
 		{
-			name:        "host reset not configured is not retried",
-			body:        func(t *testing.T) string { return payload(t, 0, firing("alertname", "HostHung", "severity", "critical")) },
+			name: "host reset not configured is not retried",
+			body: func(t *testing.T) string {
+				return payload(t, 0, firing("alertname", "HostHung", "severity", "critical"))
+			},
 			setup:       func(f *fakeActions) { f.failNext("host", ErrNoHostReset) },
 			wantCode:    200,
 			wantStatus:  "ok",
@@ -211,8 +215,10 @@ func TestWebhook(t *testing.T) {
 			wantResults: []string{"- host_reset failed"},
 		},
 		{
-			name:        "host reset failing asks for a retry",
-			body:        func(t *testing.T) string { return payload(t, 0, firing("alertname", "HostHung", "severity", "critical")) },
+			name: "host reset failing asks for a retry",
+			body: func(t *testing.T) string {
+				return payload(t, 0, firing("alertname", "HostHung", "severity", "critical"))
+			},
 			setup:       func(f *fakeActions) { f.failNext("host", errors.New("opening /dev/watchdog: device or resource busy")) },
 			wantCode:    503,
 			wantStatus:  "retry",
