@@ -63,7 +63,7 @@ func (s *Supervisor) Snapshot() []DeviceStatus {
 			t := d.bootUntil
 			ds.BootUntil = &t
 		}
-		ds.Events = append([]event.Event(nil), d.events...)
+		ds.Events = append([]event.Event{}, d.events...)
 		d.mu.Unlock()
 		if ds.State != StateHeld {
 			ds.Held = ""

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/notify"
 )
 
 // configCommands registers "config convert".
@@ -42,6 +43,12 @@ func (o *serveOptions) runCheck(stdout io.Writer, logger *slog.Logger) int {
 	if err != nil {
 		fmt.Fprintf(stdout, "FAILED: %v\n", err)
 		return 1
+	}
+	if e := c.Notifications.Email; e != nil {
+		if err := notify.ValidateTemplates(e); err != nil {
+			fmt.Fprintf(stdout, "FAILED: %s: %v\n", o.configFile, err)
+			return 1
+		}
 	}
 	fmt.Fprint(stdout, summary(o.configFile, c))
 	return 0

@@ -81,6 +81,8 @@ type service struct {
 	reloadTime    prometheus.Gauge
 	mux           *http.ServeMux
 	prefix        string
+	// routes add the components' endpoints to the mux.
+	routes []func(mux *http.ServeMux, prefix string, auth *actionAuth)
 }
 
 func newService(opts *serveOptions, logger *slog.Logger) (*service, error) {
@@ -225,6 +227,9 @@ func (s *service) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(out)
 	})
+	for _, add := range s.routes {
+		add(mux, p, s.auth)
+	}
 	if !s.hasRoot() {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			RoutePrefix: p + "/",
@@ -299,15 +304,42 @@ func (o *serveOptions) run(ctx context.Context, logger *slog.Logger, stdout io.W
 	if o.check {
 		return o.runCheck(stdout, logger)
 	}
+	if o.demo {
+		return o.runDemo(ctx, logger, stdout)
+	}
+	return o.serve(ctx, logger)
+}
+
+// serve runs the service from o.configFile until ctx ends.
+func (o *serveOptions) serve(ctx context.Context, logger *slog.Logger) int {
 	logger.Info("starting restartinator", "version", version.Info(), "build_context", version.BuildContext())
 	s, err := newService(o, logger)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
+	first, err := s.load()
+	if err != nil {
+		logger.Error("configuration rejected", "err", err)
+		return 1
+	}
+	if first.Global.SingleRun {
+		return runOnce(ctx, logger, first)
+	}
+	appCtx, cancelApp := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelApp()
+	a, err := newApp(appCtx, s, first)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	s.components = append(s.components, a)
+	s.shutdown = append(s.shutdown, a.shutdown)
+	s.routes = append(s.routes, a.routes)
 	if err := s.reload(); err != nil {
 		return 1
 	}
+	a.start()
 	s.markReady()
 	s.auth.describe(logger)
 	go s.reloadOnSIGHUP(ctx)

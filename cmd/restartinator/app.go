@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/actuator/filetrigger"
+	"github.com/restartinator/restartinator/actuator/hostreset"
+	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/actuator/webhook"
+	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/internal/state"
+)
+
+// app wires the parts together: the plug registry, the Cycler, the
+// supervisor, the notifier, host reset, file triggers and the webhook. It
+// is the one component of the service, so a reload reaches every part in
+// a fixed order.
+type app struct {
+	s      *service
+	logger *slog.Logger
+	clock  clock.Clock
+	ctx    context.Context
+
+	store    *state.Store
+	plugs    *actuator.Plugs
+	cycler   *actuator.Cycler
+	sup      *collector.Supervisor
+	notifier *notifier
+	webhook  *webhook.Handler
+
+	resetMetrics *hostreset.Metrics
+	mu           sync.Mutex
+	resetter     *hostreset.Resetter
+	stopTriggers func()
+}
+
+// newApp opens the state file named by the first config and builds the
+// parts; Apply then starts them.
+func newApp(ctx context.Context, s *service, first *config.Config) (*app, error) {
+	a := &app{s: s, logger: s.logger, clock: clock.Real{}, ctx: ctx, resetMetrics: hostreset.NewMetrics()}
+	store, err := state.Open(first.Global.StateFile, s.logger)
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	a.notifier = &notifier{logger: s.logger, store: store, clock: a.clock, externalURL: s.opts.externalURL, ctx: ctx}
+	a.plugs = actuator.NewPlugs(ctx, a.newPlug, first.Defaults.CheckInterval.D(), a.notifier, a.clock, s.logger)
+	a.cycler = actuator.NewCycler(actuator.CyclerOptions{
+		Plugs: a.plugs, State: store, Clock: a.clock, Logger: s.logger,
+		MaxConcurrent: first.Global.MaxConcurrentCycles, DryRun: first.Global.DryRun,
+		Listener: func(u actuator.Update) { a.sup.Listen(u) },
+	})
+	a.sup = collector.New(ctx, collector.Options{Cycler: a.cycler, Plugs: a.plugs, State: store, Notifier: a.notifier, Clock: a.clock, Logger: s.logger})
+	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
+	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics())
+	return a, nil
+}
+
+func (a *app) newPlug(c config.PlugConfig) (actuator.Plug, error) {
+	var creds *kasa.Credentials
+	if c.Username != "" || c.Password != "" || c.PasswordFile != "" {
+		pw, err := config.ReadSecret(string(c.Password), c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("password_file: %w", err)
+		}
+		creds = &kasa.Credentials{Username: c.Username, Password: pw}
+	}
+	return kasa.New(kasa.Options{Host: c.Host, Port: c.Port, Protocol: c.Protocol, Credentials: creds,
+		Timeout: c.Timeout.D(), Name: c.Name, Clock: a.clock, Logger: a.logger.With("plug", c.Name)})
+}
+
+// Apply hands a new config to every part. Parts that validate more than
+// the config package (mail templates) go first, so a rejected config
+// changes nothing.
+func (a *app) Apply(c *config.Config) error {
+	if err := a.notifier.apply(c.Notifications.Email); err != nil {
+		return err
+	}
+	if err := a.plugs.Apply(c.Plugs); err != nil {
+		return err
+	}
+	a.cycler.SetLimits(c.Global.MaxConcurrentCycles, c.Global.DryRun)
+	if err := a.sup.Apply(c); err != nil {
+		return err
+	}
+	a.webhook.SetConfig(c.Webhook)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.resetter = hostreset.New(c.HostReset, hostreset.Options{DryRun: c.Global.DryRun, Clock: a.clock, Logger: a.logger,
+		Notifier: a.notifier, Metrics: a.resetMetrics})
+	if a.stopTriggers != nil {
+		a.stopTriggers()
+		a.stopTriggers = nil
+	}
+	if len(c.Triggers.Files) > 0 {
+		w, err := filetrigger.New(c.Triggers.Files, a.triggerOptions())
+		if err != nil {
+			return err
+		}
+		a.stopTriggers = w.Start(a.ctx)
+	}
+	return nil
+}
+
+func (a *app) triggerOptions() filetrigger.Options {
+	return filetrigger.Options{
+		HostReset: func(ctx context.Context) error { return a.ResetHost(ctx, actuator.TriggerFile) },
+		Cycle: func(ctx context.Context, device string) error {
+			return a.sup.RequestCycle(device, actuator.TriggerFile)
+		},
+		Logger: a.logger, Clock: a.clock,
+	}
+}
+
+// CycleDevice is the webhook's way to cycle: it checks the plug answers
+// first, so Alertmanager retries when it does not.
+func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
+	d, ok := a.sup.Device(device)
+	if !ok {
+		return fmt.Errorf("%w: %q", webhook.ErrUnknownDevice, device)
+	}
+	if d.Plug == "" {
+		return fmt.Errorf("device %q has no plug (mode %s): %w", device, d.Mode, collector.ErrNoPlug)
+	}
+	if phase, busy := a.cycler.Busy(d.Plug, d.Outlet); busy {
+		return fmt.Errorf("%w: device %q is %s", webhook.ErrAlreadyCycling, device, phase)
+	}
+	p, err := a.plugs.Plug(d.Plug)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = p.Status(cctx)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", webhook.ErrPlugUnreachable, err)
+	}
+	err = a.sup.RequestCycle(device, trigger)
+	if errors.Is(err, actuator.ErrAlreadyCycling) {
+		return fmt.Errorf("%w: %w", webhook.ErrAlreadyCycling, err)
+	}
+	return err
+}
+
+// ResetHost hard-resets this host, if configured.
+func (a *app) ResetHost(ctx context.Context, trigger string) error {
+	a.mu.Lock()
+	r := a.resetter
+	a.mu.Unlock()
+	if r == nil || !r.Configured() {
+		return webhook.ErrNoHostReset
+	}
+	// The reset outlives the request: it waits past the watchdog timeout.
+	go func() {
+		if err := r.Reset(context.WithoutCancel(ctx), trigger); err != nil {
+			a.logger.Error("host reset failed", "trigger", trigger, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Notify sends an event through the notifier.
+func (a *app) Notify(e event.Event) { a.notifier.Notify(e) }
+
+// start finishes cycles a previous run left half done, then runs the
+// notifier; call it after the first Apply.
+func (a *app) start() {
+	a.cycler.Reconcile(a.ctx)
+	go a.notifier.run()
+}
+
+// shutdown finishes in-flight cycles with power back on, then flushes mail.
+func (a *app) shutdown(ctx context.Context) error {
+	err := a.cycler.Shutdown(ctx)
+	a.sup.Stop()
+	a.mu.Lock()
+	if a.stopTriggers != nil {
+		a.stopTriggers()
+	}
+	a.mu.Unlock()
+	a.plugs.Close()
+	return errors.Join(err, a.notifier.flush(ctx))
+}
+
+// routes adds the API and the webhook to the mux.
+func (a *app) routes(mux *http.ServeMux, p string, auth *actionAuth) {
+	mux.Handle("POST "+p+"/webhook", auth.wrap(a.webhook))
+	mux.HandleFunc("GET "+p+"/api/v1/devices", a.listDevices)
+	mux.Handle("POST "+p+"/api/v1/devices/{name}/cycle", auth.wrap(http.HandlerFunc(a.cycleDevice)))
+}
+
+type devicesResponse struct {
+	Devices []collector.DeviceStatus `json:"devices"`
+	Guard   string                   `json:"guard_holding,omitempty"`
+	DryRun  bool                     `json:"dry_run"`
+}
+
+func (a *app) listDevices(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, devicesResponse{Devices: a.sup.Snapshot(), Guard: a.sup.Holding(), DryRun: a.cycler.DryRun()})
+}
+
+func (a *app) cycleDevice(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := a.sup.RequestCycle(name, actuator.TriggerManual)
+	switch {
+	case err == nil:
+		d, _ := a.sup.Device(name)
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "started", "device": name,
+			"next": fmt.Sprintf("the outlet goes off for %s, then the device has up to %s to boot", d.Settings.CycleTime, d.Settings.BootTime)})
+	case errors.Is(err, collector.ErrUnknownDevice):
+		writeJSON(w, http.StatusNotFound, map[string]string{"status": "unknown_device", "error": err.Error()})
+	case errors.Is(err, actuator.ErrAlreadyCycling):
+		writeJSON(w, http.StatusConflict, map[string]string{"status": "already_cycling", "error": err.Error()})
+	case errors.Is(err, collector.ErrNoPlug):
+		writeJSON(w, http.StatusConflict, map[string]string{"status": "no_plug", "error": err.Error()})
+	default:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"status": "failed", "error": err.Error()})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
+	"github.com/restartinator/restartinator/internal/simdevice"
+)
+
+// demoDevice is a simulated device powered by a simulated plug outlet: it
+// goes down when the outlet goes off, boots for a moment when it comes back,
+// and now and then hangs until someone power-cycles it.
+type demoDevice struct {
+	name, mode string
+	dev        *simdevice.Device
+	plug       *kasasim.Plug // nil: not on a plug
+	plugName   string
+	outlet     int
+	strip      bool
+
+	mu    sync.Mutex
+	hung  bool
+	wasOn bool
+	upAt  time.Time // booting until then
+}
+
+// step makes the device follow its outlet and its hang.
+func (d *demoDevice) step(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	on := true
+	if d.plug != nil {
+		on = d.plug.On(d.outlet)
+	}
+	switch {
+	case !on:
+		d.hung, d.upAt = false, time.Time{} // power off clears any hang
+	case on && !d.wasOn:
+		d.upAt = now.Add(3 * time.Second) // booting
+	}
+	d.wasOn = on
+	d.dev.SetUp(on && !d.hung && !now.Before(d.upAt))
+}
+
+func (d *demoDevice) hang() {
+	d.mu.Lock()
+	d.hung = true
+	d.mu.Unlock()
+}
+
+// runDemo starts simulated plugs and devices on loopback, writes a config for
+// them and runs the real service against it.
+func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
+	dir, err := os.MkdirTemp("", "restartinator-demo")
+	if err != nil {
+		logger.Error("demo", "err", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	plugs := map[string]*kasasim.Plug{}
+	for _, p := range []struct{ name, model string }{{"desk-plug", "HS110"}, {"rack-strip", "HS300"}, {"tapo-plug", "KP125M"}} {
+		sim, err := kasasim.Start(kasasim.Options{Model: p.model, Listen: "127.0.0.1:0", Alias: p.name})
+		if err != nil {
+			logger.Error("demo: starting a simulated plug", "model", p.model, "err", err)
+			return 1
+		}
+		defer sim.Close()
+		for i := range sim.Outlets() {
+			sim.SetOn(i, true)
+		}
+		plugs[p.name] = sim
+	}
+	var devices []*demoDevice
+	for _, d := range []struct {
+		name, mode, plug string
+		outlet           int
+	}{
+		{"Front Door Camera", "auto", "rack-strip", 0},
+		{"Router", "auto", "desk-plug", 0},
+		{"NAS", "auto", "tapo-plug", 0},
+		{"Printer", "alert", "rack-strip", 1},
+		{"Weather Station", "monitor", "", 0},
+	} {
+		dev, err := simdevice.Start()
+		if err != nil {
+			logger.Error("demo: starting a simulated device", "err", err)
+			return 1
+		}
+		defer dev.Close()
+		dd := &demoDevice{name: d.name, mode: d.mode, dev: dev, plugName: d.plug, outlet: d.outlet, wasOn: true}
+		if d.plug != "" {
+			dd.plug, dd.strip = plugs[d.plug], plugs[d.plug].Strip()
+		}
+		devices = append(devices, dd)
+	}
+
+	cfg := demoConfig(dir, plugs, devices)
+	path := filepath.Join(dir, "restartinator.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		logger.Error("demo", "err", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "restartinator demo: simulated plugs and devices on loopback. The config it runs (copy it to start your own):\n\n%s\n", cfg)
+	fmt.Fprintln(stdout, "Every ~20 s one device hangs; watch the log, /metrics and /api/v1/devices as it is detected, power-cycled and recovers.")
+
+	go func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		nextHang := time.Now().Add(8 * time.Second)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				for _, d := range devices {
+					d.step(now)
+				}
+				if now.After(nextHang) {
+					var auto []*demoDevice
+					for _, d := range devices {
+						if d.mode == "auto" && d.dev.Up() {
+							auto = append(auto, d)
+						}
+					}
+					if len(auto) > 0 {
+						victim := auto[rand.IntN(len(auto))]
+						logger.Warn("demo: this device hangs now; restartinator should notice and power-cycle it", "device", victim.name)
+						victim.hang()
+					}
+					nextHang = now.Add(20 * time.Second)
+				}
+			}
+		}
+	}()
+
+	demo := *o
+	demo.configFile = path
+	if addrs := *o.web.WebListenAddresses; len(addrs) == 1 && addrs[0] == ":9788" {
+		loop := []string{"127.0.0.1:9788"} // the demo stays on loopback unless told otherwise
+		demo.web.WebListenAddresses = &loop
+	}
+	return demo.serve(ctx, logger)
+}
+
+func demoConfig(dir string, plugs map[string]*kasasim.Plug, devices []*demoDevice) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global:
+  state_file: %s
+defaults:
+  check_interval: 2s
+  retry_interval: 1s
+  retries: 3
+  timeout: 1s
+  cycle_time: 3s
+  boot_time: 15s
+  max_cycles: 3
+  cycle_window: 10m
+plugs:
+`, filepath.Join(dir, "state.json"))
+	for _, name := range []string{"desk-plug", "rack-strip", "tapo-plug"} {
+		p := plugs[name]
+		fmt.Fprintf(&b, "  - {name: %s, type: kasa, host: 127.0.0.1, port: %d, protocol: %s}  # simulated %s\n", name, p.Port(), p.Protocol(), p.Model())
+	}
+	b.WriteString("devices:\n")
+	for _, d := range devices {
+		fmt.Fprintf(&b, "  - name: %s\n    host: 127.0.0.1\n    port: %d\n    mode: %s\n", d.name, d.dev.Port(), d.mode)
+		if d.plug != nil {
+			fmt.Fprintf(&b, "    plug: %s\n", d.plugName)
+			if d.strip {
+				fmt.Fprintf(&b, "    outlet: \"%d\"\n", d.outlet)
+			}
+		}
+	}
+	b.WriteString(`webhook:
+  routes:
+    - matchers: ['alertname="RestartinatorDeviceDown"']
+      action: cycle
+`)
+	return b.String()
+}
