@@ -183,3 +183,30 @@ func FuzzKLAPResponse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkXOREncodeDecode(b *testing.B) {
+	// A typical HS300 sysinfo answer is about 2 KiB.
+	payload := bytes.Repeat([]byte(`{"system":{"get_sysinfo":{"alias":"x"}}}`), 50)
+	buf := make([]byte, 0, 4+len(payload))
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendFrame(buf[:0], payload)
+		if _, _, err := DecodeFrame(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKLAPSealOpen(b *testing.B) {
+	s := NewSession(make([]byte, 16), make([]byte, 16), make([]byte, 16))
+	payload := bytes.Repeat([]byte("x"), 2000)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		body, seq := s.Next(payload)
+		if _, err := s.Open(seq, body, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,12 @@
+# Kasa plug driver: the npm simulator the tests compare against, and benchmarks.
+
+BENCH_TARGETS += bench-kasa
+
+.PHONY: npm-deps bench-kasa
+
+# Install the third-party simulator only when it is missing.
+npm-deps:
+	@if [ ! -d test/npm/node_modules ]; then npm ci --prefix test/npm; fi
+
+bench-kasa:
+	go test -run '^$$' -bench . -benchmem ./actuator/kasa/...
