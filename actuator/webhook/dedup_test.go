@@ -1,0 +1,129 @@
+package webhook
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Alertmanager repeats a notification every group_interval and
+// repeat_interval, and HA peers each send it: the alert cycles once, also
+// across a restart, and again only when it fires anew.
+func TestDuplicateDeliveriesCycleOnce(t *testing.T) {
+	cfg := testWebhookConfig(t)
+	r := newRig(t, cfg)
+	a := deviceDown("cam")
+	body := payload(t, 0, a)
+	expect := func(step string, wantResult string, wantCalls int) {
+		t.Helper()
+		code, rep := r.postString(body)
+		if code != 200 || len(rep.Alerts) != 1 || rep.Alerts[0].Result != wantResult {
+			t.Errorf("%s: got %d %q, want 200 %q", step, code, rep.results(), wantResult)
+		}
+		if got := len(r.actions.Calls()); got != wantCalls {
+			t.Errorf("%s: %d calls %q, want %d", step, got, r.actions.Calls(), wantCalls)
+		}
+	}
+
+	expect("first delivery", "started", 1)
+	r.clock.Advance(5 * time.Minute)
+	expect("group_interval repeat", "duplicate", 1)
+	r.clock.Advance(4 * time.Hour)
+	expect("repeat_interval repeat", "duplicate", 1)
+
+	// An HA peer in another time zone writes the same startsAt differently.
+	b := a
+	b.StartsAt = a.StartsAt.In(time.FixedZone("CEST", 2*3600))
+	body = payload(t, 0, b)
+	expect("HA peer", "duplicate", 1)
+
+	r.start(cfg)
+	expect("after a restart", "duplicate", 1)
+
+	// Resolved, then firing again: a new startsAt acts.
+	body = payload(t, 0, resolved("alertname", "RestartinatorDeviceDown", "device", "cam", "severity", "warning"))
+	expect("resolved", "resolved", 1)
+	again := deviceDown("cam")
+	again.StartsAt = t0.Add(5 * time.Hour)
+	body = payload(t, 0, again)
+	expect("fired anew", "started", 2)
+
+	// Keys are remembered for DedupTTL only.
+	r.clock.Advance(DefaultDedupTTL + time.Hour)
+	expect("after the dedup TTL", "started", 3)
+}
+
+// HA peers deliver the same notification at the same moment: one acts.
+func TestConcurrentDuplicatesCycleOnce(t *testing.T) {
+	r := newRig(t, testWebhookConfig(t))
+	body := payload(t, 0, deviceDown("cam"), deviceDown("nvr"))
+	const peers = 6
+	results := make([][]string, peers)
+	var wg sync.WaitGroup
+	for i := range peers {
+		wg.Go(func() {
+			code, rep := r.postString(body)
+			if code != 200 {
+				t.Errorf("peer %d: %d", i, code)
+			}
+			results[i] = rep.results()
+		})
+	}
+	wg.Wait()
+	calls := r.actions.Calls()
+	slices.Sort(calls)
+	if want := []string{"cycle cam", "cycle nvr"}; !slices.Equal(calls, want) {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+	started := 0
+	for _, res := range results {
+		for _, s := range res {
+			if s == "cam cycle started" || s == "nvr cycle started" {
+				started++
+			}
+		}
+	}
+	if started != 2 {
+		t.Errorf("%d started across peers, want 2: %q", started, results)
+	}
+}
+
+// A skipped alert (the device was mid-cycle) stays remembered; an unknown
+// device is forgotten so a repeat acts once the config names it.
+func TestSkippedAlertsMemory(t *testing.T) {
+	r := newRig(t, testWebhookConfig(t))
+	r.actions.failNext("cam", ErrAlreadyCycling)
+	body := payload(t, 0, deviceDown("cam"), deviceDown("lamp"))
+	if _, rep := r.postString(body); !slices.Equal(rep.results(), []string{"cam cycle already_cycling", "lamp cycle unknown_device"}) {
+		t.Fatalf("first: %q", rep.results())
+	}
+	r.actions.mu.Lock()
+	r.actions.devices = append(r.actions.devices, "lamp") // the config now has it
+	r.actions.mu.Unlock()
+	if _, rep := r.postString(body); !slices.Equal(rep.results(), []string{"cam cycle duplicate", "lamp cycle started"}) {
+		t.Errorf("repeat: %q", rep.results())
+	}
+	if got, want := r.actions.Calls(), []string{"cycle cam", "cycle lamp", "cycle lamp"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+}
+
+// A hand-written payload without fingerprints dedups on Alertmanager's
+// fingerprint of the labels.
+func TestMissingFingerprint(t *testing.T) {
+	r := newRig(t, testWebhookConfig(t))
+	a := deviceDown("cam")
+	want := a.Fingerprint
+	a.Fingerprint = ""
+	body := payload(t, 0, a)
+	for range 2 {
+		code, rep := r.postString(body)
+		if code != 200 || rep.Alerts[0].Fingerprint != want {
+			t.Errorf("got %d fingerprint %q, want %q", code, rep.Alerts[0].Fingerprint, want)
+		}
+	}
+	if got := r.actions.Calls(); len(got) != 1 {
+		t.Errorf("calls %q, want one cycle", got)
+	}
+}
