@@ -118,6 +118,13 @@ func New(cfg *config.EmailConfig, opts Options) (*Mailer, error) {
 	return m, nil
 }
 
+// Addr is the SMTP server as host:port, with the default port applied.
+func (m *Mailer) Addr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s.addr()
+}
+
 // Update swaps in a new configuration (on reload) and keeps the queue. A
 // config that does not check out leaves the old one in place.
 func (m *Mailer) Update(cfg *config.EmailConfig) error {

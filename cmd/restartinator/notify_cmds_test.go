@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/restartinator/restartinator/notify/smtptest"
+)
+
+const notifyTestPassword = "hunter2-s3cret-XYZ"
+
+func TestNotifyTest(t *testing.T) {
+	srv := smtptest.NewServer(t, smtptest.Options{Mode: smtptest.StartTLS, Users: map[string]string{"alerts": notifyTestPassword}})
+	down := smtptest.NewServer(t, smtptest.Options{Mode: smtptest.Plain})
+	down.Stop()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	email := func(addr, password string) string {
+		return fmt.Sprintf(`notifications:
+  email:
+    smtp_host: %s
+    smtp_user: alerts
+    smtp_password: %s
+    tls_config: {ca_file: %s}
+    email_from: "Restartinator <no-reply@example.com>"
+    email_to: [ops@example.com, oncall@example.com]
+    timeout: 10s
+`, addr, password, srv.CAFile)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"sent", []string{"notify", "test", "--config.file", write("good.yml", email(srv.Addr, notifyTestPassword))}, 0,
+			"sent a test email to ops@example.com, oncall@example.com via " + srv.Addr + "\n"},
+		{"global flag before the command", []string{"--config.file", write("good2.yml", email(srv.Addr, notifyTestPassword)), "notify", "test"}, 0,
+			"sent a test email to ops@example.com, oncall@example.com via " + srv.Addr + "\n"},
+		{"login refused", []string{"notify", "test", "--config.file", write("wrong.yml", email(srv.Addr, "not-the-"+notifyTestPassword))}, 1,
+			"could not send: " + srv.Addr + " refused the login for user alerts (535 5.7.8 Authentication failed) — check smtp_user and smtp_password\n"},
+		{"server down", []string{"notify", "test", "--config.file", write("down.yml", email(down.Addr, notifyTestPassword))}, 1,
+			"could not send: " + down.Addr + " refused the connection — is the SMTP server running"},
+		{"no email section", []string{"notify", "test", "--config.file", write("none.yml", "global:\n  dry_run: true\n")}, 1,
+			"none.yml has no notifications.email section — add smtp_host, email_from and email_to\n"},
+		{"no such file", []string{"notify", "test", "--config.file", filepath.Join(dir, "missing.yml")}, 1,
+			"could not send: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(c.args, &stdout, &stderr)
+			if code != c.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), c.want) {
+				t.Errorf("stdout %q, want it to contain %q", stdout.String(), c.want)
+			}
+			for name, out := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String()} {
+				if strings.Contains(out, notifyTestPassword) {
+					t.Errorf("the password appears on %s: %s", name, out)
+				}
+			}
+		})
+	}
+	if n := len(srv.Received()); n != 2 {
+		t.Errorf("the server got %d mails, want 2", n)
+	}
+}
