@@ -251,7 +251,7 @@ func (s *settings) describe(err error) *DeliveryError {
 		d.What = fmt.Sprintf("offers no authentication (AUTH), but smtp_user is set to %s", user)
 		d.Hint = "remove smtp_user, or use the submission port: many servers offer AUTH only after STARTTLS"
 	case errors.Is(err, mail.ErrNoSupportedAuthDiscovered):
-		d.What = "offers no login method restartinator can use (PLAIN, LOGIN, CRAM-MD5, SCRAM)"
+		d.What = "offers no login method restartinator can use (PLAIN, LOGIN, SCRAM, NTLM, CRAM-MD5)"
 		d.Hint = "ask the mail admin which methods the server offers"
 	case strings.Contains(msg, "SMTP AUTH failed"):
 		d.What = fmt.Sprintf("refused the login for user %s (%s)", user, smtpReply(err))
