@@ -164,7 +164,9 @@ func (m *Mailer) Notify(e event.Event) {
 	}
 	m.pending = append(m.pending, e)
 	if len(m.pending) >= maxBatchEvents {
-		m.batchDeadline = now
+		// Close a huge burst here (rendering only, no network), so memory
+		// stays bounded by queue_size even while Run is busy or not running.
+		m.closeBatchLocked()
 	}
 	m.mu.Unlock()
 	m.poke()

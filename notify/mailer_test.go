@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -399,5 +400,57 @@ restartinator_notifications_total{channel="email",event="test"} 1
 	}
 	if problems, err := testutil.CollectAndLint(m.Collector()); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+// A burst larger than maxBatchEvents is split, and memory stays bounded by
+// queue_size even with no delivery loop running.
+func TestHugeBurstIsBounded(t *testing.T) {
+	cfg := emailConfig("127.0.0.1:1")
+	cfg.CoalesceWindow = config.Duration(time.Hour)
+	cfg.QueueSize = 3
+	m, err := New(cfg, Options{Clock: newFake()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		m.Notify(offline(fmt.Sprintf("D%03d", i), t0))
+	}
+	if len(m.pending) != 0 || len(m.queue) != 3 || m.metrics.dropped["offline"] != 7 {
+		t.Errorf("pending %d, queue %d, dropped %v", len(m.pending), len(m.queue), m.metrics.dropped["offline"])
+	}
+	if got := m.queue[2].Subject; got != "[restartinator] 100 devices are OFFLINE: D900, D901, D902, D903, D904 and 95 more" {
+		t.Errorf("newest mail %q", got)
+	}
+}
+
+func BenchmarkNotify(b *testing.B) {
+	cfg := emailConfig("127.0.0.1:1")
+	cfg.CoalesceWindow = config.Duration(time.Hour)
+	m, err := New(cfg, Options{Clock: newFake()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := offline("Front Door Camera", t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Notify(e)
+	}
+}
+
+func BenchmarkRenderBurst(b *testing.B) {
+	tmpl, err := parseTemplates(&config.EmailConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var evs []event.Event
+	for i := range maxBatchEvents {
+		evs = append(evs, offline(fmt.Sprintf("D%03d", i), t0))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := tmpl.render(newData(evs, "pi-monitor", "http://pi-monitor:9788/", t0, false)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
