@@ -3,6 +3,7 @@ package kasa_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,15 +40,31 @@ func startNPM(t *testing.T, model string) npmDevice {
 	if _, err := os.Stat(filepath.Join(npmDir, "node_modules", "tplink-smarthome-simulator")); err != nil {
 		missing("tplink-smarthome-simulator is not installed in " + npmDir)
 	}
+	// The npm device binds UDP on a free port, then TCP on the same number,
+	// which another socket may hold: try a few times.
+	var why string
+	for range 3 {
+		d, err := launchNPM(t, node, model)
+		if err == nil {
+			return d
+		}
+		why = err.Error()
+	}
+	t.Fatalf("npm simulator did not start: %s", why)
+	return npmDevice{}
+}
+
+func launchNPM(t *testing.T, node, model string) (npmDevice, error) {
 	cmd := exec.Command(node, "sim.js", model)
 	cmd.Dir = npmDir
-	cmd.Stderr = os.Stderr
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return npmDevice{}, err
 	}
-	t.Cleanup(func() {
+	stop := func() {
 		stdin.Close() // the launcher stops when stdin closes
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -57,7 +74,7 @@ func startNPM(t *testing.T, model string) npmDevice {
 			cmd.Process.Kill()
 			<-done
 		}
-	})
+	}
 	line := make(chan string, 1)
 	go func() {
 		s := bufio.NewScanner(stdout)
@@ -70,13 +87,15 @@ func startNPM(t *testing.T, model string) npmDevice {
 	case l, ok := <-line:
 		var d npmDevice
 		if !ok || json.Unmarshal([]byte(l), &d) != nil || d.Port == 0 {
-			t.Fatalf("npm simulator did not start: %q", l)
+			stop()
+			return d, fmt.Errorf("%q; stderr: %s", l, stderr.String())
 		}
-		return d
+		t.Cleanup(stop)
+		return d, nil
 	case <-time.After(20 * time.Second):
-		t.Fatal("npm simulator did not start within 20s")
+		stop()
+		return npmDevice{}, fmt.Errorf("not listening within 20s; stderr: %s", stderr.String())
 	}
-	return npmDevice{}
 }
 
 // TestAgainstNPMSimulator checks our client against an implementation we
