@@ -61,8 +61,11 @@ func TestRetryUntilServerUp(t *testing.T) {
 			t.Errorf("device %s was reported %d times, want once (mails: %d)", d, seen[d], len(got))
 		}
 	}
-	if m.failures != 0 || !m.nextAttempt.IsZero() {
-		t.Errorf("backoff not reset: failures %d, next attempt %v", m.failures, m.nextAttempt)
+	m.mu.Lock()
+	failures, next := m.failures, m.nextAttempt
+	m.mu.Unlock()
+	if failures != 0 || !next.IsZero() {
+		t.Errorf("backoff not reset: failures %d, next attempt %v", failures, next)
 	}
 	if !strings.Contains(logs.String(), "email delivery works again") {
 		t.Errorf("no recovery line in the logs:\n%s", logs)
@@ -138,7 +141,10 @@ func TestQueueFullDropsOldest(t *testing.T) {
 		m.Notify(offline(d, t0))
 		waitUntil(t, m, d+" is queued", func() bool { return len(m.pending) == 0 && m.metrics.dropped["offline"] == float64(max(0, i)) })
 	}
-	if n := m.metrics.dropped["offline"]; n != 2 {
+	m.mu.Lock()
+	dropped := m.metrics.dropped["offline"]
+	m.mu.Unlock()
+	if n := dropped; n != 2 {
 		t.Fatalf("dropped %v, want 2", n)
 	}
 	if !strings.Contains(logs.String(), "email queue full; dropped the oldest mail") {
@@ -213,10 +219,10 @@ restartinator_notification_queue_length{channel="email"} 2
 	if want := []string{"[restartinator] A is OFFLINE", "[restartinator] B is OFFLINE"}; !slices.Equal(subjects, want) {
 		t.Errorf("delivered %q, want %q in order", subjects, want)
 	}
-	st, err := decodeQueue(store.get())
-	if err != nil || len(st.Messages) != 0 {
-		t.Errorf("saved queue after delivery: %+v, %v", st, err)
-	}
+	waitUntil(t, m2, "the empty queue is saved", func() bool {
+		st, err := decodeQueue(store.get())
+		return err == nil && len(st.Messages) == 0
+	})
 }
 
 // Flush sends a burst still being gathered at once, without waiting for the

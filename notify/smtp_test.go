@@ -286,7 +286,10 @@ func TestPermanentRejectionDrops(t *testing.T) {
 	waitUntil(t, m, "the second refusal", func() bool { return m.failures == 2 })
 	clk.Advance(backoff(2))
 	waitUntil(t, m, "Broken is dropped", func() bool { return len(m.queue) == 0 })
-	if n := m.metrics.dropped["offline"]; n != 1 {
+	m.mu.Lock()
+	dropped := m.metrics.dropped["offline"]
+	m.mu.Unlock()
+	if n := dropped; n != 1 {
 		t.Errorf("dropped = %v, want 1", n)
 	}
 	if !strings.Contains(logs.String(), "refused the message (554 5.6.0 content rejected)") {
