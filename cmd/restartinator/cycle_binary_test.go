@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/internal/simdevice"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cycleRig is the real binary supervising a simulated device on a plug
+// simulated by a second, separate restartinator process, so the plug
+// outlives the supervisor when the test kills it.
+type cycleRig struct {
+	cfgPath string
+	plug    *kasa.Client
+	state   string
+}
+
+func newCycleRig(t *testing.T) *cycleRig {
+	t.Helper()
+	bin := binary(t)
+	port := freePort(t)
+	sim := exec.Command(bin, "simulate", "--model", "HS100", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Process.Kill(); sim.Wait() })
+	client, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: "xor", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	waitFor(t, "the simulated plug to answer", func() bool {
+		return client.Switch(context.Background(), "", true) == nil
+	})
+	dev, err := simdevice.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	dir := t.TempDir()
+	r := &cycleRig{cfgPath: filepath.Join(dir, "r.yml"), plug: client, state: filepath.Join(dir, "state.json")}
+	// A long off time: only restartinator itself (not the plug's flip-back
+	// timer) can have switched the outlet on within the test.
+	cfg := fmt.Sprintf(`global: {state_file: %s}
+plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: xor}]
+devices:
+  - {name: cam, host: 127.0.0.1, port: %d, plug: p, mode: alert, cycle_time: 10m, boot_time: 1m}
+`, r.state, port, dev.Port())
+	os.WriteFile(r.cfgPath, []byte(cfg), 0o600)
+	return r
+}
+
+func (r *cycleRig) relayOn(t *testing.T) bool {
+	t.Helper()
+	st, err := r.plug.Status(context.Background())
+	if err != nil {
+		t.Fatalf("plug status: %v", err)
+	}
+	return st.Outlets[0].On
+}
+
+func (r *cycleRig) startCycle(t *testing.T, addr string) {
+	t.Helper()
+	code, body := post(t, "http://"+addr+"/api/v1/devices/cam/cycle", "")
+	if code != http.StatusAccepted {
+		t.Fatalf("manual cycle: %d %s", code, body)
+	}
+	waitFor(t, "the outlet to go off", func() bool { return !r.relayOn(t) })
+}
+
+func TestSIGKILLMidCycleOutletOnAfterRestart(t *testing.T) {
+	r := newCycleRig(t)
+	cmd, addr, _ := startBinary(t, "--config.file", r.cfgPath)
+	r.startCycle(t, addr)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if r.relayOn(t) {
+		t.Fatal("outlet on right after the kill: the test proves nothing")
+	}
+	_, addr2, logs := startBinary(t, "--config.file", r.cfgPath)
+	waitFor(t, "the restarted binary to switch the outlet back on", func() bool { return r.relayOn(t) })
+	if !strings.Contains(logs.String(), "previous run stopped mid-cycle") {
+		t.Errorf("the reconcile was not logged:\n%s", logs.String())
+	}
+	_, body := get(t, "http://"+addr2+"/api/v1/devices")
+	var resp devicesResponse
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Devices) != 1 || resp.Devices[0].CyclesInWindow != 1 || resp.Devices[0].LastCycle == nil {
+		t.Errorf("cycle history not kept across the kill: %s", body)
+	}
+}
+
+func TestSIGTERMMidCyclePowerBackBeforeExit(t *testing.T) {
+	r := newCycleRig(t)
+	cmd, addr, logs := startBinary(t, "--config.file", r.cfgPath)
+	r.startCycle(t, addr)
+	code, body := post(t, "http://"+addr+"/api/v1/devices/cam/cycle", "")
+	if code != http.StatusConflict {
+		t.Errorf("second cycle of a cycling outlet: %d %s, want 409", code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("did not exit after SIGTERM")
+	}
+	if !r.relayOn(t) {
+		t.Fatalf("outlet left off after SIGTERM\n%s", logs.String())
+	}
+}
+
+func TestManualCycleAPI(t *testing.T) {
+	r := newCycleRig(t)
+	_, addr, _ := startBinary(t, "--config.file", r.cfgPath)
+	if code, _ := post(t, "http://"+addr+"/api/v1/devices/ghost/cycle", ""); code != http.StatusNotFound {
+		t.Errorf("unknown device: %d, want 404", code)
+	}
+	code, body := post(t, "http://"+addr+"/api/v1/devices/cam/cycle", "")
+	if code != http.StatusAccepted || !strings.Contains(body, "off for 10m") {
+		t.Errorf("cycle: %d %s", code, body)
+	}
+	_, list := get(t, "http://"+addr+"/api/v1/devices")
+	if !strings.Contains(list, `"name": "cam"`) {
+		t.Errorf("device list: %s", list)
+	}
+}
