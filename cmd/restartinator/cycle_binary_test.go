@@ -37,7 +37,10 @@ type cycleRig struct {
 	state   string
 }
 
-func newCycleRig(t *testing.T) *cycleRig {
+func newCycleRig(t *testing.T) *cycleRig { return newCycleRigOff(t, "10m") }
+
+// newCycleRigOff is newCycleRig with the given cycle_time.
+func newCycleRigOff(t *testing.T, off string) *cycleRig {
 	t.Helper()
 	bin := binary(t)
 	port := freePort(t)
@@ -66,8 +69,10 @@ func newCycleRig(t *testing.T) *cycleRig {
 	cfg := fmt.Sprintf(`global: {state_file: %s}
 plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: xor}]
 devices:
-  - {name: cam, host: 127.0.0.1, port: %d, plug: p, mode: alert, cycle_time: 10m, boot_time: 1m}
-`, r.state, port, dev.Port())
+  - {name: cam, host: 127.0.0.1, port: %d, plug: p, mode: alert, cycle_time: %s, boot_time: 1m}
+webhook:
+  routes: [{matchers: ['alertname="RestartinatorDeviceDown"'], action: cycle}]
+`, r.state, port, dev.Port(), off)
 	os.WriteFile(r.cfgPath, []byte(cfg), 0o600)
 	return r
 }

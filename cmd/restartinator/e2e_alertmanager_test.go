@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// needTool finds an outside program; missing, it skips locally and fails in CI.
+func needTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found and CI=true: install Debian's %s", name, pkg)
+		}
+		t.Skipf("%s not found; install Debian's %s to run this end-to-end test", name, pkg)
+	}
+	return p
+}
+
+func metricValue(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	_, body := get(t, "http://"+addr+"/metrics")
+	m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\S+)`).FindStringSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// TestAlertmanagerCyclesOnceAcrossRepeats runs Debian's real Alertmanager
+// against the real binary: a firing alert cycles the plug once, however
+// often Alertmanager repeats it, and the resolved notification does nothing.
+func TestAlertmanagerCyclesOnceAcrossRepeats(t *testing.T) {
+	am := needTool(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	r := newCycleRigOff(t, "1s")
+	_, addr, logs := startBinary(t, "--config.file", r.cfgPath)
+
+	dir := t.TempDir()
+	amPort := freePort(t)
+	amCfg := filepath.Join(dir, "alertmanager.yml")
+	os.WriteFile(amCfg, []byte(fmt.Sprintf(`route:
+  receiver: restartinator
+  group_by: [device]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 2s
+receivers:
+  - name: restartinator
+    webhook_configs:
+      - url: http://%s/webhook
+        send_resolved: true
+`, addr)), 0o600)
+	cmd := exec.Command(am, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=")
+	var amLog bytes.Buffer
+	cmd.Stderr = &amLog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	amURL := fmt.Sprintf("http://127.0.0.1:%d", amPort)
+	waitFor(t, "Alertmanager to be ready", func() bool {
+		resp, err := http.Get(amURL + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+
+	startsAt := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	postAlert := func(endsAt string) {
+		body := fmt.Sprintf(`[{"labels": {"alertname": "RestartinatorDeviceDown", "device": "cam"}, "startsAt": %q%s}]`, startsAt, endsAt)
+		resp, err := http.Post(amURL+"/api/v2/alerts", "application/json", bytes.NewBufferString(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("posting the alert: %s", resp.Status)
+		}
+	}
+	const cycles = `restartinator_power_cycles_total{device="cam",trigger="webhook"}`
+	const requests = `restartinator_webhook_requests_total{status="200"}`
+	postAlert("")
+	waitFor(t, "the webhook to cycle the plug", func() bool { return metricValue(t, addr, cycles) == 1 })
+	// Keep the alert firing through several repeats (Alertmanager resends
+	// every repeat_interval); each must be recognised as the same episode.
+	seen := metricValue(t, addr, requests)
+	for i := 0; metricValue(t, addr, requests) < seen+3; i++ {
+		postAlert("")
+		waitFor(t, "a repeat notification", func() bool { return metricValue(t, addr, requests) > seen+float64(i) })
+	}
+	if got := metricValue(t, addr, cycles); got != 1 {
+		t.Fatalf("%g cycles across Alertmanager's repeats, want 1\n%s", got, logs.String())
+	}
+	// Resolve it: the resolved notification arrives and acts on nothing.
+	before := metricValue(t, addr, requests)
+	postAlert(fmt.Sprintf(`, "endsAt": %q`, time.Now().UTC().Format(time.RFC3339)))
+	waitFor(t, "the resolved notification", func() bool { return metricValue(t, addr, requests) > before })
+	if got := metricValue(t, addr, cycles); got != 1 {
+		t.Errorf("%g cycles after the resolved notification, want 1", got)
+	}
+	waitFor(t, "the outlet to be on", func() bool { return r.relayOn(t) })
+}
