@@ -111,6 +111,7 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) 
 	t.Helper()
 	bin := binary(t)
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0", "--log.level=debug"}, args...)...)
+	cmd.Dir = t.TempDir() // a default state file lands there, not in the source tree
 	stderr, _ := cmd.StderrPipe()
 	logs := &syncBuffer{}
 	if err := cmd.Start(); err != nil {
