@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,9 +180,14 @@ func TestSIGHUPReloadAndSIGTERM(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.yml")
 	os.WriteFile(path, []byte(goodConfig), 0o600)
 	cmd, addr, logs := startBinary(t, "--config.file", path)
-	metrics := func() string {
-		_, b := get(t, "http://"+addr+"/metrics")
-		return b
+	metrics := func() string { // a poll; a failed one just polls again
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
 	}
 	os.WriteFile(path, []byte("devices: [{name: x}]\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)

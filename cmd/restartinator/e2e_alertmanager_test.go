@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +29,13 @@ func needTool(t *testing.T, name, pkg string) string {
 
 func metricValue(t *testing.T, addr, series string) float64 {
 	t.Helper()
-	_, body := get(t, "http://"+addr+"/metrics")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1 // a failed poll; callers poll again
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
 	m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\S+)`).FindStringSubmatch(body)
 	if m == nil {
 		return 0
