@@ -180,10 +180,11 @@ func (d *device) failed(res probe.Result) {
 	case StateBooting:
 		d.mu.Lock()
 		booting := now.Before(d.bootUntil)
+		var backoff time.Duration
 		if !booting {
 			// The cycle did not help: wait longer before the next one.
 			d.ineffective++
-			backoff := st.BootTime.D() << (d.ineffective - 1)
+			backoff = st.BootTime.D() << (d.ineffective - 1)
 			if backoff > st.CycleWindow.D() || backoff <= 0 {
 				backoff = st.CycleWindow.D()
 			}
@@ -195,6 +196,15 @@ func (d *device) failed(res probe.Result) {
 		if booting {
 			return
 		}
+		// Say so: the cycle_started mail promised word if the cycle does
+		// not help.
+		next := fmt.Sprintf("no automatic power cycle for %s (backoff), then again up to max_cycles (%d) in %s", backoff, st.MaxCycles, st.CycleWindow)
+		if d.cfg.Mode != config.ModeAuto {
+			next = "waiting for an alert or a manual request to power-cycle it again"
+		}
+		d.emit(event.Event{Kind: event.CycleFailed,
+			Detail: fmt.Sprintf("still down %s after the power cycle (boot_time): %s", st.BootTime, errText(res.Err)),
+			Next:   next})
 	case StateGaveUp:
 		return
 	case StateUp, StateUnknown:
@@ -343,6 +353,10 @@ func (d *device) emit(e event.Event) {
 	now := d.s.opt.Clock.Now()
 	e.Time, e.Device = now, d.cfg.Name
 	e.Plug, e.Outlet = d.cfg.Plug, d.cfg.Outlet
+	// Filled in before the event is kept, so the status page shows what the
+	// notification said.
+	e.CyclesInWindow = d.s.cyclesInWindow(d.cfg.Name, d.cfg.Settings.CycleWindow.D(), now)
+	e.Reading = d.s.reading(d.cfg.Plug, d.cfg.Outlet)
 	d.mu.Lock()
 	e.State = d.state
 	if e.ConsecutiveFailures == 0 {
@@ -354,8 +368,6 @@ func (d *device) emit(e event.Event) {
 		d.events = d.events[len(d.events)-maxEvents:]
 	}
 	d.mu.Unlock()
-	e.CyclesInWindow = d.s.cyclesInWindow(d.cfg.Name, d.cfg.Settings.CycleWindow.D(), now)
-	e.Reading = d.s.reading(d.cfg.Plug, d.cfg.Outlet)
 	d.s.opt.Notifier.Notify(e)
 }
 

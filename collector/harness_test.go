@@ -174,7 +174,10 @@ type harness struct {
 	switches    []switchCall
 }
 
-const defaultSettings = "check_interval: 10s, retry_interval: 1s, retries: 3, timeout: 1s, cycle_time: 5s, boot_time: 60s, max_cycles: 2, cycle_window: 1h"
+// cycle_time is 5.5s so the end of the off time never coincides with a
+// probe (every retry_interval while cycling): each fake-clock step has one
+// outcome.
+const defaultSettings = "check_interval: 10s, retry_interval: 1s, retries: 3, timeout: 1s, cycle_time: 5500ms, boot_time: 60s, max_cycles: 2, cycle_window: 1h"
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
@@ -186,7 +189,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h := &harness{t: t, clk: clock.NewFake(t0), ev: newRecorder(), updates: make(chan actuator.Update, 100),
 		dev: map[string]*simdevice.Device{}, log: &syncBuf{}, opts: o}
-	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", h.log)
@@ -419,3 +422,51 @@ func (h *harness) setUp(name string, up bool) {
 }
 
 func (h *harness) onCycler(f func(actuator.Update)) { h.onUpdate.Store(&f) }
+
+// goOffline takes device name, up and on its check_interval rhythm, down:
+// two failed probes, then the third, and returns when the offline event is
+// out. In auto mode a cycle is starting then.
+func (h *harness) goOffline(name string) event.Event {
+	h.t.Helper()
+	h.setUp(name, false)
+	n := len(h.ev.of(event.Offline, name))
+	h.probe(name, 10*time.Second, h.base())
+	h.probe(name, time.Second, h.base())
+	h.clk.Advance(time.Second)
+	return h.ev.wait(h.t, event.Offline, name, n+1)
+}
+
+// cycleThrough follows a cycle already started: it checks the outlet is off
+// with the flip-back armed during the off time, advances through the 5.5s
+// off time, and returns the booting update once the devices have probed
+// after it. revive brings the named devices back when power returns.
+func (h *harness) cycleThrough(revive ...string) (cycling, booting actuator.Update) {
+	h.t.Helper()
+	cycling = h.update()
+	if cycling.Phase != actuator.PhaseCycling {
+		h.t.Fatalf("update = %+v, want cycling", cycling)
+	}
+	// Probe timers, the poll timer, the plug's flip-back and our off wait.
+	h.waitPending(h.base() + 2)
+	if o := h.sim.Outlets()[0]; o.On || !o.Countdown {
+		h.t.Fatalf("during the off time the outlet is %+v, want off with the flip-back armed", o)
+	}
+	for range 5 {
+		h.clk.Advance(time.Second)
+		h.waitPending(h.base() + 2)
+	}
+	for _, name := range revive {
+		h.setUp(name, true)
+	}
+	h.clk.Advance(500 * time.Millisecond)
+	booting = h.update()
+	if booting.Phase != actuator.PhaseBooting {
+		h.t.Fatalf("update = %+v, want booting", booting)
+	}
+	// Every device of the outlet probes at once when power is back.
+	for _, name := range booting.Request.Devices {
+		h.waitUntil(name+" probes when power is back", func() bool { return h.probedAt(name, booting.Time) })
+	}
+	h.waitPending(h.base())
+	return cycling, booting
+}

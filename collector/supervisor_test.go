@@ -1,6 +1,8 @@
 package collector_test
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,11 +56,194 @@ func TestDetectionAfterRetriesSpacedByRetryInterval(t *testing.T) {
 	}
 	u := h.update()
 	if u.Phase != actuator.PhaseCycling || u.Request.Trigger != actuator.TriggerAuto || !u.Time.Equal(want) ||
-		len(u.Request.Devices) != 1 || u.Request.Devices[0] != "cam" || u.Request.Off != 5*time.Second {
+		len(u.Request.Devices) != 1 || u.Request.Devices[0] != "cam" || u.Request.Off != 5500*time.Millisecond {
 		t.Fatalf("first Cycler update = %+v", u)
 	}
 	cs := h.ev.wait(t, event.CycleStarted, "cam", 1)
 	if !cs.Time.Equal(want) || cs.Trigger != actuator.TriggerAuto || cs.State != collector.StateCycling {
 		t.Fatalf("cycle_started = %+v", cs)
+	}
+}
+
+// A device that answers again before its retries run out is never cycled.
+func TestRecoversByItselfWhileFailingIsNotCycled(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}})
+	h.first()
+	h.setUp("cam", false)
+	h.probe("cam", 10*time.Second, h.base())
+	s := h.probe("cam", time.Second, h.base())
+	if s.State != collector.StateFailing || s.ConsecutiveFailures != 2 {
+		t.Fatalf("after two failed probes: %+v", s)
+	}
+	h.setUp("cam", true)
+	s = h.probe("cam", time.Second, h.base())
+	if s.State != collector.StateUp || s.ConsecutiveFailures != 0 {
+		t.Fatalf("after answering again: %+v", s)
+	}
+	// Back on the check_interval rhythm; a long quiet stretch follows.
+	for range 30 {
+		h.probe("cam", 10*time.Second, h.base())
+	}
+	if es := h.ev.all(); len(es) != 0 {
+		t.Fatalf("events for a device that never went offline: %s", describeEvents(es))
+	}
+	if calls := h.switchCalls(); len(calls) != 0 {
+		t.Fatalf("the plug was switched: %+v", calls)
+	}
+	if hist := h.store.History("cam"); len(hist) != 0 {
+		t.Fatalf("cycles recorded: %+v", hist)
+	}
+	if !h.sim.On(0) || h.sim.Outlets()[0].Countdown {
+		t.Fatalf("plug outlet = %+v", h.sim.Outlets()[0])
+	}
+}
+
+// Offline → cycling (the plug really goes off, then on) → booting → up, the
+// boot grace ending at the first answer, long before boot_time.
+func TestCycleBootsAndRecoversBeforeBootTime(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}})
+	h.first()
+	h.goOffline("cam")
+	cycling, booting := h.cycleThrough()
+	if got := booting.Time.Sub(cycling.Time); got != 5500*time.Millisecond {
+		t.Fatalf("power was off for %s, want cycle_time 5.5s", got)
+	}
+	want := actuator.SafeCycleReport{FlipBackArmed: true, SwitchedOff: true, SwitchedOn: true, Verified: true, FlipBackDisarmed: true, OnAttempts: 1}
+	if booting.Err != nil || booting.Report != want {
+		t.Fatalf("booting update: report %+v, err %v", booting.Report, booting.Err)
+	}
+	calls := h.switchCalls()
+	if len(calls) != 2 || calls[0].On || !calls[0].At.Equal(cycling.Time) || !calls[1].On || !calls[1].At.Equal(booting.Time) || calls[0].Err != nil || calls[1].Err != nil {
+		t.Fatalf("switch calls = %+v, want off at %s and on at %s", calls, cycling.Time, booting.Time)
+	}
+	if o := h.sim.Outlets()[0]; !o.On || o.Countdown {
+		t.Fatalf("after the cycle the outlet is %+v, want on with no countdown left", o)
+	}
+	s := h.status("cam")
+	if s.State != collector.StateBooting || s.BootUntil == nil || !s.BootUntil.Equal(booting.Time.Add(time.Minute)) || s.CyclesInWindow != 1 {
+		t.Fatalf("after power returned: %+v", s)
+	}
+	if _, busy := h.cycler.Busy("p", ""); !busy {
+		t.Fatal("the outlet is not busy while its device boots")
+	}
+	if err := h.sup.RequestCycle("cam", actuator.TriggerManual); !errors.Is(err, actuator.ErrAlreadyCycling) {
+		t.Fatalf("RequestCycle while booting = %v, want ErrAlreadyCycling", err)
+	}
+
+	// Still booting for 20s, probed every retry_interval; then it answers.
+	for range 20 {
+		if s := h.probe("cam", time.Second, h.base()); s.State != collector.StateBooting {
+			t.Fatalf("while booting: %+v", s)
+		}
+	}
+	h.setUp("cam", true)
+	s = h.probe("cam", time.Second, h.base())
+	if s.State != collector.StateUp || s.ConsecutiveFailures != 0 {
+		t.Fatalf("after answering: %+v", s)
+	}
+	rec := h.ev.wait(t, event.Recovered, "cam", 1)
+	if got := rec.Time.Sub(booting.Time); got != 21*time.Second {
+		t.Fatalf("recovered %s after power returned, want 21s (boot_time is 60s)", got)
+	}
+	if !rec.LastCycle.Equal(cycling.Time) || rec.State != collector.StateUp {
+		t.Fatalf("recovered event = %+v", rec)
+	}
+	if _, busy := h.cycler.Busy("p", ""); busy {
+		t.Fatal("the outlet still busy after its device answered")
+	}
+	hist := h.store.History("cam")
+	if len(hist) != 1 || !hist[0].OK || hist[0].Trigger != actuator.TriggerAuto || !hist[0].Started.Equal(cycling.Time) {
+		t.Fatalf("history = %+v", hist)
+	}
+	if in := h.store.Intents(); len(in) != 0 {
+		t.Fatalf("intents left in the state file: %+v", in)
+	}
+	kinds := []event.Kind{}
+	for _, e := range h.ev.all() {
+		kinds = append(kinds, e.Kind)
+	}
+	if fmt.Sprint(kinds) != "[offline cycle_started recovered]" {
+		t.Fatalf("events: %s", describeEvents(h.ev.all()))
+	}
+}
+
+// A device that stays down: a cycle, boot_time, a backoff, a second cycle,
+// then gave_up at max_cycles, and no cycle ever again.
+func TestNeverRecoversBacksOffThenGivesUp(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}})
+	h.first()
+	h.goOffline("cam")
+	_, b1 := h.cycleThrough()
+
+	// boot_time (60s) passes with the device still down.
+	for h.clk.Now().Before(b1.Time.Add(time.Minute)) {
+		h.probe("cam", time.Second, h.base())
+	}
+	s := h.status("cam")
+	if s.State != collector.StateFailing {
+		t.Fatalf("after boot_time: %+v", s)
+	}
+	cf := h.ev.wait(t, event.CycleFailed, "cam", 1)
+	if !cf.Time.Equal(b1.Time.Add(time.Minute)) || cf.State != collector.StateFailing {
+		t.Fatalf("cycle_failed = %+v", cf)
+	}
+	// The backoff is boot_time: no cycle before it passes.
+	backoffEnds := h.clk.Now().Add(time.Minute)
+	for h.clk.Now().Before(backoffEnds.Add(-time.Second)) {
+		h.probe("cam", time.Second, h.base())
+	}
+	if n := len(h.ev.of(event.CycleStarted, "cam")); n != 1 {
+		t.Fatalf("%d cycles during the backoff: %s", n, describeEvents(h.ev.all()))
+	}
+	h.clk.Advance(time.Second)
+	c2, b2 := h.cycleThrough()
+	if !c2.Time.Equal(backoffEnds) {
+		t.Fatalf("second cycle at %s, want when the backoff ended at %s", c2.Time, backoffEnds)
+	}
+
+	// The second cycle does not help either: with max_cycles (2) used up in
+	// cycle_window, it gives up once the (doubled) backoff has passed.
+	for len(h.ev.of(event.GaveUp, "cam")) == 0 {
+		if h.clk.Now().After(b2.Time.Add(10 * time.Minute)) {
+			t.Fatalf("no gave_up 10m after the second cycle: %s", describeEvents(h.ev.all()))
+		}
+		h.clk.Advance(time.Second)
+		h.waitPending(h.base())
+	}
+	gu := h.ev.wait(t, event.GaveUp, "cam", 1)
+	if gu.State != collector.StateGaveUp || gu.CyclesInWindow != 2 {
+		t.Fatalf("gave_up = %+v", gu)
+	}
+	if s := h.status("cam"); s.State != collector.StateGaveUp {
+		t.Fatalf("after giving up: %+v", s)
+	}
+	// Hours later, long past cycle_window: still given up, never cycled again.
+	for range 2 * 6 * 60 {
+		h.clk.Advance(10 * time.Second)
+		h.waitPending(h.base())
+	}
+	s = h.status("cam")
+	if s.State != collector.StateGaveUp || !s.LastProbe.Time.After(gu.Time.Add(time.Hour)) || s.CyclesInWindow != 0 {
+		t.Fatalf("two hours after giving up: %+v", s)
+	}
+	// The status page keeps what the notifications said.
+	if len(s.Events) == 0 || s.Events[len(s.Events)-1].Kind != event.GaveUp || s.Events[len(s.Events)-1].CyclesInWindow != 2 {
+		t.Fatalf("status page events: %s", describeEvents(s.Events))
+	}
+	if n := len(h.ev.of(event.CycleStarted, "cam")); n != 2 {
+		t.Fatalf("%d cycles, want 2: %s", n, describeEvents(h.ev.all()))
+	}
+	if n := len(h.switchCalls()); n != 4 {
+		t.Fatalf("%d switch calls, want 4 (two cycles): %+v", n, h.switchCalls())
+	}
+	if n := len(h.ev.of(event.GaveUp, "cam")); n != 1 {
+		t.Fatalf("gave_up announced %d times", n)
+	}
+	// It answers: it leaves gave_up.
+	h.setUp("cam", true)
+	h.clk.Advance(10 * time.Second)
+	rec := h.ev.wait(t, event.Recovered, "cam", 1)
+	if rec.State != collector.StateUp {
+		t.Fatalf("recovered = %+v", rec)
 	}
 }
