@@ -320,9 +320,23 @@ func (d *device) onCycle(u actuator.Update) {
 		base.Next = fmt.Sprintf("power returns after %s; waiting up to %s for it to boot", st.CycleTime, st.BootTime)
 		d.emit(base)
 	case actuator.PhaseBooting:
-		if u.Err != nil {
+		rep := u.Report
+		switch {
+		case u.Err == nil:
+		case rep.Interrupted && rep.Verified:
+			// Shutting down: power came back early and is verified on.
+			d.log.Info("power cycle cut short; the outlet is on again", "err", u.Err)
+		case !rep.SwitchedOn && rep.FlipBackArmed:
 			base.Kind, base.Detail = event.PlugUnreachable, u.Err.Error()
 			base.Next = "the plug's own timer switches the outlet back on; watching the device boot"
+			d.emit(base)
+		case !rep.SwitchedOn:
+			base.Kind, base.Detail = event.PlugUnreachable, u.Err.Error()
+			base.Next = "the plug has no flip-back timer, so the outlet may still be OFF: switch it on by hand; restartinator switches it on at its next start"
+			d.emit(base)
+		default:
+			base.Kind, base.Detail = event.PlugUnreachable, u.Err.Error()
+			base.Next = "the outlet was switched on but could not be read back; watching the device boot"
 			d.emit(base)
 		}
 	case actuator.PhaseFailed:

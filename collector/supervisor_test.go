@@ -3,10 +3,12 @@ package collector_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/internal/event"
 )
@@ -245,5 +247,105 @@ func TestNeverRecoversBacksOffThenGivesUp(t *testing.T) {
 	rec := h.ev.wait(t, event.Recovered, "cam", 1)
 	if rec.State != collector.StateUp {
 		t.Fatalf("recovered = %+v", rec)
+	}
+}
+
+// The plug drops off the network right after switching off (the device
+// being cycled is the router in between): our switch-on fails, the plug's
+// own flip-back brings power back after cycle_time, and the events and
+// state say so.
+func TestPlugUnreachableWhenSwitchingBackOn(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		noFlipBack bool
+		next       string
+	}{
+		{"flip-back armed", false, "the plug's own timer switches the outlet back on"},
+		{"plug refused the flip-back", true, "the outlet may still be OFF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}, plugTimeout: 300 * time.Millisecond})
+			if tc.noFlipBack {
+				h.sim.RefuseMethod("count_down.add_rule")
+			}
+			h.first()
+			h.cutAfterOff.Store(true)
+			h.goOffline("cam")
+			cycling := h.update()
+			if cycling.Phase != actuator.PhaseCycling {
+				t.Fatalf("update = %+v", cycling)
+			}
+			timers := h.base() + 2 // and the flip-back, and the off wait
+			if tc.noFlipBack {
+				timers--
+			}
+			h.waitPending(timers)
+			if o := h.sim.Outlets()[0]; o.On || o.Countdown == tc.noFlipBack {
+				t.Fatalf("during the off time: %+v", o)
+			}
+			for range 5 {
+				h.clk.Advance(time.Second)
+				h.waitPending(timers)
+			}
+			h.clk.Advance(500 * time.Millisecond) // cycle_time has passed
+			// Our first switch-on times out; the retry waits retry_delay (1s).
+			h.waitUntil("first switch-on fails", func() bool { return len(h.switchCalls()) == 2 })
+			h.waitPending(timers) // the retry instead of the off wait
+			if h.sim.On(0) {
+				t.Fatal("on before the plug's timer (whole seconds: 6s) ran out")
+			}
+			h.clk.Advance(time.Second)
+			if !tc.noFlipBack {
+				h.waitUntil("the plug's flip-back switches the outlet on", func() bool { return h.sim.On(0) })
+			}
+			booting := h.update()
+			if booting.Phase != actuator.PhaseBooting || booting.Err == nil || booting.Report.SwitchedOn ||
+				booting.Report.FlipBackArmed == tc.noFlipBack || booting.Report.OnAttempts != 2 {
+				t.Fatalf("booting update: %+v", booting)
+			}
+			for _, c := range h.switchCalls()[1:] {
+				if !c.On || c.Err == nil {
+					t.Fatalf("switch calls: %+v", h.switchCalls())
+				}
+			}
+			pu := h.ev.wait(t, event.PlugUnreachable, "cam", 1)
+			if pu.State != collector.StateBooting || pu.Trigger != actuator.TriggerAuto || !strings.Contains(pu.Next, tc.next) || pu.Detail == "" {
+				t.Fatalf("plug_unreachable = %+v", pu)
+			}
+			if s := h.status("cam"); s.State != collector.StateBooting {
+				t.Fatalf("state = %s", s.State)
+			}
+			h.sim.SetFault(kasasim.NoFault)
+			if tc.noFlipBack {
+				// Nothing brings power back but a person or the next start:
+				// the intent stays for Reconcile.
+				if h.sim.On(0) {
+					t.Fatal("outlet on without a flip-back")
+				}
+				if in := h.store.Intents(); len(in) != 1 || in[0].Plug != "p" {
+					t.Fatalf("intents = %+v", in)
+				}
+				return
+			}
+			if !h.sim.On(0) || h.sim.Outlets()[0].Countdown {
+				t.Fatalf("after the cycle: %+v", h.sim.Outlets()[0])
+			}
+			if in := h.store.Intents(); len(in) != 0 {
+				t.Fatalf("intent left although the plug switched itself on: %+v", in)
+			}
+			hist := h.store.History("cam")
+			if len(hist) != 1 || hist[0].OK || !strings.Contains(hist[0].Detail, "flip-back") {
+				t.Fatalf("history = %+v", hist)
+			}
+			// Power is back: the device answers and the boot ends.
+			h.setUp("cam", true)
+			for len(h.ev.of(event.Recovered, "cam")) == 0 {
+				if h.clk.Now().After(booting.Time.Add(10 * time.Second)) {
+					t.Fatalf("not recovered: %s", describeEvents(h.ev.all()))
+				}
+				h.clk.Advance(time.Second)
+				h.waitPending(h.base())
+			}
+		})
 	}
 }
