@@ -117,14 +117,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, buf, http.StatusMethodNotAllowed, "the webhook takes POST requests from Alertmanager")
 		return
 	}
-	tooLarge := fmt.Sprintf("the request body is larger than %d bytes (webhook.max_body_bytes); lower max_alerts in Alertmanager's webhook_configs or raise webhook.max_body_bytes", s.maxBody)
 	if r.ContentLength > s.maxBody {
-		h.refuse(w, buf, http.StatusRequestEntityTooLarge, tooLarge)
+		h.refuse(w, buf, http.StatusRequestEntityTooLarge, tooLarge(s.maxBody))
 		return
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody)); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			h.refuse(w, buf, http.StatusRequestEntityTooLarge, tooLarge)
+			h.refuse(w, buf, http.StatusRequestEntityTooLarge, tooLarge(s.maxBody))
 			return
 		}
 		h.refuse(w, buf, http.StatusBadRequest, fmt.Sprintf("reading the request body: %v", err))
@@ -159,7 +158,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	buf.Reset()
 	buf.Write(appendSummary(buf.AvailableBuffer(), status, outs, m.TruncatedAlerts))
 	h.reply(w, buf, code)
-	h.logger.Debug("webhook request handled", "receiver", m.Receiver, "group_key", m.GroupKey, "alerts", len(m.Alerts), "status", code)
+	if h.logger.Enabled(r.Context(), slog.LevelDebug) {
+		h.logger.Debug("webhook request handled", "receiver", m.Receiver, "group_key", m.GroupKey, "alerts", len(m.Alerts), "status", code)
+	}
+}
+
+func tooLarge(limit int64) string {
+	return fmt.Sprintf("the request body is larger than %d bytes (webhook.max_body_bytes); lower max_alerts in Alertmanager's webhook_configs or raise webhook.max_body_bytes", limit)
 }
 
 // refuse answers a request that acts on nothing.
@@ -187,14 +192,18 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	rt := s.match(a.Labels)
 	if rt == nil {
 		o.action, o.result = actNone, resNoRoute
-		h.logger.Debug("webhook alert matches no route", "alertname", o.alertname, "fingerprint", o.fingerprint)
+		if h.logger.Enabled(ctx, slog.LevelDebug) { // spare the arguments' allocations
+			h.logger.Debug("webhook alert matches no route", "alertname", o.alertname, "fingerprint", o.fingerprint)
+		}
 		return o, false
 	}
 	o.action = rt.action
 	o.device = a.Labels[rt.deviceLabel]
 	if a.Status != statusFiring {
 		o.result = resResolved
-		h.logger.Debug("webhook alert resolved; nothing to do", "alertname", o.alertname, "fingerprint", o.fingerprint, "action", o.action.String())
+		if h.logger.Enabled(ctx, slog.LevelDebug) {
+			h.logger.Debug("webhook alert resolved; nothing to do", "alertname", o.alertname, "fingerprint", o.fingerprint, "action", o.action.String())
+		}
 		return o, false
 	}
 	if o.fingerprint == "" {
