@@ -170,6 +170,11 @@ func (a *app) ResetHost(ctx context.Context, trigger string) error {
 	return nil
 }
 
+// Snapshot, Holding and DryRun feed the status page.
+func (a *app) Snapshot() []collector.DeviceStatus { return a.sup.Snapshot() }
+func (a *app) Holding() string                    { return a.sup.Holding() }
+func (a *app) DryRun() bool                       { return a.cycler.DryRun() }
+
 // Notify sends an event through the notifier.
 func (a *app) Notify(e event.Event) { a.notifier.Notify(e) }
 

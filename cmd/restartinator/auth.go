@@ -43,8 +43,11 @@ func webConfigAuthenticates(path string) (bool, error) {
 	return len(c.Users) > 0 || c.TLSConfig.ClientAuth == "RequireAndVerifyClientCert", nil
 }
 
+// wrap guards next: cross-site browser requests are refused (CSRF: the
+// status page's "Cycle now" is same-origin; curl and Alertmanager send no
+// browser headers), then the rule above applies.
 func (a *actionAuth) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, status, why := a.allow(r); !ok {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="restartinator"`)
@@ -53,7 +56,7 @@ func (a *actionAuth) wrap(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
+	}))
 }
 
 func (a *actionAuth) allow(r *http.Request) (bool, int, string) {

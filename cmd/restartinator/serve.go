@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/statuspage"
 )
 
 const namespace = "restartinator"
@@ -81,6 +82,8 @@ type service struct {
 	reloadTime    prometheus.Gauge
 	mux           *http.ServeMux
 	prefix        string
+	// root serves "/" (the status page); nil shows exporter-toolkit's landing page.
+	root http.Handler
 	// routes add the components' endpoints to the mux.
 	routes []func(mux *http.ServeMux, prefix string, auth *actionAuth)
 }
@@ -230,7 +233,9 @@ func (s *service) handler() http.Handler {
 	for _, add := range s.routes {
 		add(mux, p, s.auth)
 	}
-	if !s.hasRoot() {
+	if s.root != nil {
+		mux.Handle(p+"/", s.root)
+	} else {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			RoutePrefix: p + "/",
 			Name:        "restartinator",
@@ -251,8 +256,6 @@ func (s *service) handler() http.Handler {
 	return mux
 }
 
-// hasRoot is set once a component serves its own page at "/".
-func (s *service) hasRoot() bool { return false }
 
 // serve runs the HTTP server until ctx ends, then runs the shutdown hooks
 // and stops the server gracefully.
@@ -336,6 +339,7 @@ func (o *serveOptions) serve(ctx context.Context, logger *slog.Logger) int {
 	s.components = append(s.components, a)
 	s.shutdown = append(s.shutdown, a.shutdown)
 	s.routes = append(s.routes, a.routes)
+	s.root = statuspage.New(statuspage.Options{Source: a, RoutePrefix: s.prefix, Version: version.Version})
 	if err := s.reload(); err != nil {
 		return 1
 	}

@@ -234,3 +234,18 @@ func TestHealthReadyAndRoutePrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestCrossSiteActionRefused(t *testing.T) {
+	_, srv, _, _ := newTestService(t, goodConfig)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/-/reload", nil)
+	req.Header.Set("Authorization", "Bearer hook-secret-zz")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST from a browser: %d, want 403", resp.StatusCode)
+	}
+}
