@@ -256,7 +256,6 @@ func (s *service) handler() http.Handler {
 	return mux
 }
 
-
 // serve runs the HTTP server until ctx ends, then runs the shutdown hooks
 // and stops the server gracefully.
 func (s *service) serve(ctx context.Context, h http.Handler) error {
