@@ -223,9 +223,10 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	key := o.fingerprint + "@" + a.StartsAt.UTC().Format(time.RFC3339Nano)
 	seen, err := h.state.SeenAlert(key, now, h.dedupTTL)
 	if seen {
+		// Alertmanager's repeats and HA peers make these routine.
 		o.result = resDuplicate
 		o.detail = "this alert (fingerprint and startsAt) already acted"
-		h.logAction(slog.LevelInfo, o)
+		h.logAction(slog.LevelDebug, o)
 		return o, false
 	}
 	if err != nil {
@@ -324,6 +325,9 @@ func (h *Handler) forget(key string) {
 }
 
 func (h *Handler) logAction(level slog.Level, o outcome) {
+	if !h.logger.Enabled(context.Background(), level) {
+		return
+	}
 	h.logger.Log(context.Background(), level, "webhook alert",
 		"alertname", o.alertname, "fingerprint", o.fingerprint, "device", o.device,
 		"action", o.action.String(), "result", o.result.String(), "detail", o.detail)
