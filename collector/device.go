@@ -294,6 +294,7 @@ func (d *device) scheduledReboot() {
 // onCycle applies a Cycler update to this device.
 func (d *device) onCycle(u actuator.Update) {
 	st := d.cfg.Settings
+	announced := false
 	d.mu.Lock()
 	switch u.Phase {
 	case actuator.PhaseCycling:
@@ -307,8 +308,13 @@ func (d *device) onCycle(u actuator.Update) {
 		// Try again later, not at the next probe: the plug needs time.
 		d.notBefore = u.Time.Add(st.RetryInterval.D() * time.Duration(st.Retries))
 	case actuator.PhaseDryRun:
+		announced = d.state == StateHeld && d.heldFor == heldDryRun
 		d.setStateLocked(StateHeld)
-		d.heldFor = "dry run"
+		d.heldFor = heldDryRun
+		// Decide again when a real cycle would have finished booting, not
+		// at every retry: the log says "would power-cycle" at the pace the
+		// real thing would.
+		d.notBefore = u.Time.Add(st.CycleTime.D() + st.BootTime.D())
 	}
 	failures := d.failures
 	d.mu.Unlock()
@@ -344,14 +350,22 @@ func (d *device) onCycle(u actuator.Update) {
 		base.Next = fmt.Sprintf("the outlet was not switched off; trying again in %s", st.RetryInterval.D()*time.Duration(st.Retries))
 		d.emit(base)
 	case actuator.PhaseDryRun:
-		base.Kind, base.Detail, base.Next = event.Held, "dry run: would power-cycle now", "nothing is switched in dry run"
-		d.emit(base)
+		if !announced {
+			base.Kind, base.Detail, base.Next = event.Held, "dry run: would power-cycle now", "nothing is switched in dry run"
+			d.emit(base)
+		}
+		// Nothing changed on the device: probing now would only fail, decide
+		// and dry-run again, in a tight loop.
+		return
 	}
 	select { // probe soon after a phase change
 	case d.wake <- struct{}{}:
 	default:
 	}
 }
+
+// heldDryRun is why a device is held in dry run.
+const heldDryRun = "dry run"
 
 // setStateLocked changes the state; callers hold d.mu.
 func (d *device) setStateLocked(s string) {

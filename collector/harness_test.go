@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -170,6 +171,7 @@ type harness struct {
 	onUpdate atomic.Pointer[func(actuator.Update)]
 
 	cutAfterOff atomic.Bool
+	overflow    atomic.Bool // more Cycler updates than the test took
 	mu          sync.Mutex
 	switches    []switchCall
 }
@@ -187,10 +189,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.settings == "" {
 		o.settings = defaultSettings
 	}
-	h := &harness{t: t, clk: clock.NewFake(t0), ev: newRecorder(), updates: make(chan actuator.Update, 100),
+	h := &harness{t: t, clk: clock.NewFake(t0), ev: newRecorder(), updates: make(chan actuator.Update, 1000),
 		dev: map[string]*simdevice.Device{}, log: &syncBuf{}, opts: o}
 	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	t.Cleanup(func() {
+		if h.overflow.Load() {
+			t.Errorf("more than %d Cycler updates: a cycle loop?", cap(h.updates))
+		}
 		if t.Failed() {
 			t.Logf("log:\n%s", h.log)
 		}
@@ -224,7 +229,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 				(*f)(u)
 			}
 			h.sup.Listen(u)
-			h.updates <- u
+			select {
+			case h.updates <- u:
+			default:
+				h.overflow.Store(true)
+			}
 		},
 	})
 	h.sup = collector.New(ctx, collector.Options{Cycler: h.cycler, Plugs: h.plugs, State: st, Notifier: h.ev, Clock: h.clk, Logger: logger})
@@ -469,4 +478,46 @@ func (h *harness) cycleThrough(revive ...string) (cycling, booting actuator.Upda
 	}
 	h.waitPending(h.base())
 	return cycling, booting
+}
+
+// tick advances the clock by step and waits until every timer that fired is
+// armed again, or a cycle started (its timers change the count).
+func (h *harness) tick(step time.Duration) {
+	h.t.Helper()
+	h.clk.Advance(step)
+	cycles := len(h.updates)
+	h.waitUntil("timers re-armed after a tick", func() bool { return h.clk.Pending() == h.base() || len(h.updates) > cycles })
+}
+
+// tickUntil ticks by step until cond holds, at most max times.
+func (h *harness) tickUntil(what string, step time.Duration, max int, cond func() bool) {
+	h.t.Helper()
+	for range max {
+		if cond() {
+			return
+		}
+		h.tick(step)
+	}
+	if !cond() {
+		h.t.Fatalf("%s: not within %d ticks of %s; events: %s", what, max, step, describeEvents(h.ev.all()))
+	}
+}
+
+// closedPort returns a loopback address nothing listens on, and a function
+// that starts listening there.
+func closedPort(t *testing.T) (string, func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, func() {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("listening again on %s: %v", addr, err)
+		}
+		t.Cleanup(func() { ln.Close() })
+	}
 }

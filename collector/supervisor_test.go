@@ -349,3 +349,187 @@ func TestPlugUnreachableWhenSwitchingBackOn(t *testing.T) {
 		})
 	}
 }
+
+// With no guard target answering, the monitor itself looks cut off: however
+// many devices fail, nothing is cycled; they are held. Cycling resumes when a
+// target answers again.
+func TestGuardTargetDownHoldsEveryCycle(t *testing.T) {
+	addr, listen := closedPort(t)
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}, {name: "nvr"}, {name: "ap"}},
+		guard: fmt.Sprintf("targets: [%q], check_interval: 10s, timeout: 1s", addr)})
+	ge := h.ev.wait(t, event.Held, "", 1)
+	if !h.sup.GuardDown() || !strings.Contains(ge.Detail, addr) || !strings.Contains(h.sup.Holding(), "guard targets") {
+		t.Fatalf("guard event %+v, down %v, holding %q", ge, h.sup.GuardDown(), h.sup.Holding())
+	}
+	h.first()
+	for _, name := range []string{"cam", "nvr", "ap"} {
+		h.setUp(name, false)
+	}
+	// Ten minutes of every device failing.
+	for range 600 {
+		h.tick(time.Second)
+	}
+	for _, name := range []string{"cam", "nvr", "ap"} {
+		s := h.status(name)
+		if s.State != collector.StateHeld || !strings.Contains(s.Held, "guard") || s.ConsecutiveFailures < 500 {
+			t.Fatalf("%s: %+v", name, s)
+		}
+		if n := len(h.ev.of(event.Held, name)); n != 1 {
+			t.Fatalf("%s: %d held events, want 1: %s", name, n, describeEvents(h.ev.all()))
+		}
+	}
+	if n := len(h.ev.of(event.CycleStarted, "cam")) + len(h.ev.of(event.CycleStarted, "nvr")) + len(h.ev.of(event.CycleStarted, "ap")); n != 0 {
+		t.Fatalf("%d cycles while the guard held", n)
+	}
+	if c := h.switchCalls(); len(c) != 0 || len(h.updates) != 0 {
+		t.Fatalf("the plug was switched while the guard held: %+v", c)
+	}
+
+	listen()
+	h.tickUntil("the guard sees its target again", time.Second, 10, func() bool { return !h.sup.GuardDown() })
+	if why := h.sup.Holding(); why != "" {
+		t.Fatalf("still holding: %s", why)
+	}
+	// The next failed probe cycles the outlet, once, with all three on it.
+	h.tickUntil("a cycle", time.Second, 2, func() bool { return len(h.updates) > 0 })
+	_, booting := h.cycleThrough("cam", "nvr", "ap")
+	if fmt.Sprint(booting.Request.Devices) != "[ap cam nvr]" || booting.Err != nil {
+		t.Fatalf("cycle after the guard cleared: %+v", booting)
+	}
+	for _, name := range []string{"cam", "nvr", "ap"} {
+		if s := h.status(name); s.State != collector.StateUp {
+			t.Fatalf("%s after the cycle: %+v", name, s)
+		}
+	}
+}
+
+// Two devices on one outlet: one cycle for both, both booting, and a request
+// for either meanwhile is "already cycling".
+func TestTwoDevicesOnOneOutletOneCycle(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}, {name: "nvr"}}})
+	h.first()
+	h.setUp("cam", false)
+	h.setUp("nvr", false)
+	h.tickUntil("a cycle", time.Second, 30, func() bool { return len(h.updates) > 0 })
+	cycling := <-h.updates
+	h.updates <- cycling // for cycleThrough
+	if fmt.Sprint(cycling.Request.Devices) != "[cam nvr]" {
+		t.Fatalf("cycle request = %+v", cycling.Request)
+	}
+	for _, name := range []string{"cam", "nvr"} {
+		if err := h.sup.RequestCycle(name, actuator.TriggerManual); !errors.Is(err, actuator.ErrAlreadyCycling) {
+			t.Fatalf("RequestCycle(%s) while cycling = %v", name, err)
+		}
+	}
+	_, booting := h.cycleThrough()
+	for _, name := range []string{"cam", "nvr"} {
+		s := h.status(name)
+		if s.State != collector.StateBooting || s.LastCycle == nil || !s.LastCycle.Equal(cycling.Time) {
+			t.Fatalf("%s: %+v", name, s)
+		}
+		if n := len(h.ev.of(event.CycleStarted, name)); n != 1 {
+			t.Fatalf("%s: %d cycle_started events", name, n)
+		}
+		if hist := h.store.History(name); len(hist) != 1 || !hist[0].OK {
+			t.Fatalf("%s history: %+v", name, hist)
+		}
+		if err := h.sup.RequestCycle(name, actuator.TriggerWebhook); !errors.Is(err, actuator.ErrAlreadyCycling) {
+			t.Fatalf("RequestCycle(%s) while booting = %v", name, err)
+		}
+	}
+	if c := h.switchCalls(); len(c) != 2 {
+		t.Fatalf("switch calls: %+v", c)
+	}
+	// Booting, both keep failing without another cycle; then they answer.
+	for range 30 {
+		h.tick(time.Second)
+	}
+	h.setUp("cam", true)
+	h.setUp("nvr", true)
+	h.tickUntil("both recover", time.Second, 5, func() bool {
+		return h.status("cam").State == collector.StateUp && h.status("nvr").State == collector.StateUp
+	})
+	if c := h.switchCalls(); len(c) != 2 || len(h.updates) != 0 {
+		t.Fatalf("switch calls: %+v, updates %d", c, len(h.updates))
+	}
+	for _, name := range []string{"cam", "nvr"} {
+		rec := h.ev.wait(t, event.Recovered, name, 1)
+		if rec.Time.Sub(booting.Time) > 40*time.Second {
+			t.Fatalf("%s recovered at %s", name, rec.Time)
+		}
+	}
+}
+
+// Dry run: the decision is made and logged, nothing is switched, the device
+// is held, and the hold is announced once.
+func TestDryRunHoldsWithoutSwitching(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}, dryRun: true})
+	h.first()
+	h.goOffline("cam")
+	if u := h.update(); u.Phase != actuator.PhaseDryRun {
+		t.Fatalf("update = %+v", u)
+	}
+	h.waitPending(h.base())
+	for range 120 {
+		h.tick(time.Second)
+	}
+	s := h.status("cam")
+	if s.State != collector.StateHeld || s.Held != "dry run" {
+		t.Fatalf("in dry run: %+v", s)
+	}
+	if c := h.switchCalls(); len(c) != 0 || !h.sim.On(0) || h.sim.Outlets()[0].Countdown {
+		t.Fatalf("dry run switched the plug: %+v %+v", c, h.sim.Outlets()[0])
+	}
+	if n := len(h.ev.of(event.Held, "cam")); n != 1 {
+		t.Fatalf("%d held events, want 1: %s", n, describeEvents(h.ev.all()))
+	}
+	if n := len(h.ev.of(event.CycleStarted, "cam")); n != 0 {
+		t.Fatalf("%d cycle_started events in dry run", n)
+	}
+	// It decides again at the pace of a real cycle (cycle_time + boot_time
+	// = 65.5s), not at every probe.
+	if n := len(h.updates); n != 1 {
+		t.Fatalf("%d more dry-run decisions in 2 minutes, want 1", n)
+	}
+	if u := <-h.updates; u.Phase != actuator.PhaseDryRun || !u.Time.Equal(h.ev.of(event.Held, "cam")[0].Time.Add(66*time.Second)) {
+		t.Fatalf("second dry-run update: %+v", u)
+	}
+	if hist := h.store.History("cam"); len(hist) != 0 {
+		t.Fatalf("dry run recorded cycles: %+v", hist)
+	}
+}
+
+func TestRequestCycle(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{
+		{name: "cam"},
+		{name: "meter", extra: "mode: monitor"},
+		{name: "loose", plug: "-", extra: "mode: monitor"},
+	}})
+	h.first()
+	if err := h.sup.RequestCycle("nosuch", actuator.TriggerManual); !errors.Is(err, collector.ErrUnknownDevice) {
+		t.Fatalf("unknown device: %v", err)
+	}
+	for _, name := range []string{"meter", "loose"} {
+		if err := h.sup.RequestCycle(name, actuator.TriggerManual); !errors.Is(err, collector.ErrNoPlug) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// A device that is up is cycled on request.
+	if err := h.sup.RequestCycle("cam", actuator.TriggerManual); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sup.RequestCycle("cam", actuator.TriggerWebhook); !errors.Is(err, actuator.ErrAlreadyCycling) {
+		t.Fatalf("second request = %v", err)
+	}
+	cycling, booting := h.cycleThrough("cam")
+	if cycling.Request.Trigger != actuator.TriggerManual || fmt.Sprint(cycling.Request.Devices) != "[cam meter]" || booting.Err != nil {
+		t.Fatalf("manual cycle: %+v", booting)
+	}
+	if e := h.ev.wait(t, event.CycleStarted, "cam", 1); e.Trigger != actuator.TriggerManual {
+		t.Fatalf("cycle_started = %+v", e)
+	}
+	h.ev.wait(t, event.Recovered, "cam", 1)
+	if s := h.status("cam"); s.State != collector.StateUp {
+		t.Fatalf("after the manual cycle: %+v", s)
+	}
+}
