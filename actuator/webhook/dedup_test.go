@@ -1,10 +1,15 @@
 package webhook
 
 import (
+	"log/slog"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/restartinator/restartinator/internal/state"
 )
 
 // Alertmanager repeats a notification every group_interval and
@@ -125,5 +130,32 @@ func TestMissingFingerprint(t *testing.T) {
 	}
 	if got := r.actions.Calls(); len(got) != 1 {
 		t.Errorf("calls %q, want one cycle", got)
+	}
+}
+
+// When the state file cannot be written, a cycle still acts (a device is
+// down), but a host reset does not: without a record that survives the
+// reset, Alertmanager's repeat after the reboot would reset the host again.
+func TestStateFileUnwritable(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	st, err := state.Open(filepath.Join(t.TempDir(), "missing-dir", "s.json"), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeActions("cam")
+	h := New(Options{Config: testWebhookConfig(t), Actions: f, State: st, Logger: logger})
+	body := payload(t, 0, deviceDown("cam"), firing("alertname", "HostHung", "severity", "page"))
+	for i := range 2 {
+		rec := serve(h, body)
+		if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"result":"failed","detail":"not resetting the host: cannot record the alert in the state file`) {
+			t.Errorf("delivery %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if got, want := f.Calls(), []string{"cycle cam"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q: the cycle acts once, the host reset never", got, want)
+	}
+	if !strings.Contains(logs.String(), "acting anyway") {
+		t.Errorf("log lacks the warning:\n%s", logs.String())
 	}
 }
