@@ -94,6 +94,11 @@ func (a *app) Apply(c *config.Config) error {
 	if err := a.sup.Apply(c); err != nil {
 		return err
 	}
+	for _, d := range c.Devices {
+		if d.Plug != "" {
+			a.cycler.InitDevice(d.Name)
+		}
+	}
 	a.webhook.SetConfig(c.Webhook)
 
 	a.mu.Lock()
