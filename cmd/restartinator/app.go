@@ -137,7 +137,8 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 		return fmt.Errorf("%w: %q", webhook.ErrUnknownDevice, device)
 	}
 	if d.Plug == "" {
-		return fmt.Errorf("device %q has no plug (mode %s): %w", device, d.Mode, collector.ErrNoPlug)
+		// Not retryable: answered 200 with the reason, like an unknown device.
+		return fmt.Errorf("%w: device %q has no plug to cycle (mode %s)", webhook.ErrUnknownDevice, device, d.Mode)
 	}
 	if phase, busy := a.cycler.Busy(d.Plug, d.Outlet); busy {
 		return fmt.Errorf("%w: device %q is %s", webhook.ErrAlreadyCycling, device, phase)
