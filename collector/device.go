@@ -263,7 +263,7 @@ func (d *device) decide(now time.Time) {
 		return
 	}
 	err := d.s.startCycle(d, actuator.TriggerAuto)
-	if err != nil && !errors.Is(err, actuator.ErrAlreadyCycling) {
+	if err != nil && !errors.Is(err, actuator.ErrAlreadyCycling) && !errors.Is(err, errRetired) {
 		d.log.Error("could not start a power cycle", "err", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,9 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 // recorder is an event.Notifier that keeps every event and wakes waiters.
 type recorder struct {
+	// gate, when set, runs first in Notify: a test holds a device's
+	// goroutine there, between its probe and its decision.
+	gate    atomic.Pointer[func(event.Event)]
 	mu      sync.Mutex
 	events  []event.Event
 	changed chan struct{}
@@ -48,6 +52,9 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
 
 func (r *recorder) Notify(e event.Event) {
+	if g := r.gate.Load(); g != nil {
+		(*g)(e)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
@@ -290,6 +297,9 @@ func (h *harness) config(o harnessOpts) *config.Config {
 }
 
 func (h *harness) yaml(o harnessOpts) string {
+	if o.settings == "" {
+		o.settings = defaultSettings
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  dry_run: %v\n  max_concurrent_cycles: 2\n", o.dryRun)
 	if o.guard != "" {
@@ -299,7 +309,14 @@ func (h *harness) yaml(o harnessOpts) string {
 	b.WriteString("devices:\n")
 	for _, d := range o.devices {
 		sd := h.dev[d.name]
-		fmt.Fprintf(&b, "  - {name: %s, host: 127.0.0.1, port: %d, %s", d.name, sd.Port(), o.settings)
+		// The device's own fields win over the common settings.
+		var set []string
+		for _, kv := range strings.Split(o.settings, ", ") {
+			if k, _, _ := strings.Cut(kv, ":"); !strings.Contains(d.extra, k+":") {
+				set = append(set, kv)
+			}
+		}
+		fmt.Fprintf(&b, "  - {name: %s, host: 127.0.0.1, port: %d, %s", d.name, sd.Port(), strings.Join(set, ", "))
 		switch d.plug {
 		case "":
 			b.WriteString(", plug: p")
@@ -519,5 +536,29 @@ func closedPort(t *testing.T) (string, func()) {
 			t.Fatalf("listening again on %s: %v", addr, err)
 		}
 		t.Cleanup(func() { ln.Close() })
+	}
+}
+
+// waitGoroutine waits until some goroutine's stack holds every one of
+// parts, e.g. "[chan receive" and "(*Supervisor).Apply(".
+func waitGoroutine(t *testing.T, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(g, p)
+			}
+			if all {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine with %q within %s", parts, bound)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }

@@ -46,6 +46,7 @@ type Supervisor struct {
 	log *slog.Logger
 	ctx context.Context
 
+	applyMu sync.Mutex // serialises Apply and Stop; guards guardStop, guardDone
 	mu      sync.RWMutex
 	cfg     *config.Config
 	devices map[string]*device
@@ -97,9 +98,15 @@ func (s *Supervisor) Listen(u actuator.Update) {
 // Apply starts supervising a new config. Devices whose settings did not
 // change keep their state and their probe rhythm; changed ones start over;
 // removed ones stop.
+//
+// Replaced devices are stopped and waited for after s.mu is released: a
+// device goroutine between its probe and its decision takes s.mu (read) to
+// consult the guard and its outlet's devices, so waiting for it under the
+// lock would deadlock.
 func (s *Supervisor) Apply(cfg *config.Config) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	next := map[string]*device{}
 	var started []*device
 	for i := range cfg.Devices {
@@ -110,28 +117,26 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 		}
 		d, err := s.newDevice(dc)
 		if err != nil {
-			for _, n := range started {
-				n.stop()
-			}
+			// Nothing was started yet: the running config stays as it is.
+			s.mu.Unlock()
 			return err
 		}
 		next[dc.Name] = d
 		started = append(started, d)
 	}
+	var retired []*device
 	for name, old := range s.devices {
 		if next[name] != old {
 			old.stop()
-			<-old.done
-			old.mu.Lock()
-			failed := old.counted && !old.prevUp
-			old.mu.Unlock()
-			if failed {
-				s.failing.Add(-1)
-			}
+			retired = append(retired, old)
 		}
 	}
+	var oldGuard *config.GuardConfig
+	if s.cfg != nil {
+		oldGuard = &s.cfg.Global.Guard
+	}
 	s.devices = next
-	s.order = s.order[:0]
+	s.order = make([]string, 0, len(next))
 	for name := range next {
 		s.order = append(s.order, name)
 	}
@@ -143,8 +148,31 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 		s.metrics.initDevice(d)
 		go d.run(ctx)
 	}
-	s.restartGuard(cfg.Global.Guard)
+	s.mu.Unlock()
+
+	s.retire(retired)
+	// An unchanged guard keeps running: restarting it would forget that its
+	// targets are down (releasing the hold until its first check) and
+	// announce the hold again.
+	if oldGuard == nil || s.guardStop == nil && len(cfg.Global.Guard.Targets) > 0 || !reflect.DeepEqual(*oldGuard, cfg.Global.Guard) {
+		s.restartGuard(cfg.Global.Guard)
+	}
 	return nil
+}
+
+// retire waits for stopped devices to end and takes them out of the failing
+// count. Callers hold applyMu, not mu.
+func (s *Supervisor) retire(ds []*device) {
+	for _, old := range ds {
+		old.stop()
+		<-old.done
+		old.mu.Lock()
+		failed := old.counted && !old.prevUp
+		old.mu.Unlock()
+		if failed {
+			s.failing.Add(-1)
+		}
+	}
 }
 
 func sameDevice(a, b config.DeviceConfig) bool { return reflect.DeepEqual(a, b) }
@@ -214,16 +242,22 @@ func (s *Supervisor) initialDelay(d *device) time.Duration {
 
 // Stop stops every device and the guard.
 func (s *Supervisor) Stop() {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var retired []*device
 	for _, d := range s.devices {
 		d.stop()
-		<-d.done
+		retired = append(retired, d)
 	}
 	s.devices = map[string]*device{}
+	s.order = nil
+	s.mu.Unlock()
+	s.retire(retired)
 	if s.guardStop != nil {
 		s.guardStop()
 		<-s.guardDone
+		s.guardStop = nil
 	}
 }
 
@@ -302,7 +336,13 @@ func (s *Supervisor) startCycle(d *device, trigger string) error {
 	if d.cfg.Plug == "" {
 		return fmt.Errorf("device %q: %w", d.cfg.Name, ErrNoPlug)
 	}
+	// Held across Start: a reload cannot retire the device in between.
 	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.devices[d.cfg.Name] != d {
+		// A reload removed or replaced it while it was deciding.
+		return fmt.Errorf("device %q: %w", d.cfg.Name, errRetired)
+	}
 	var names []string
 	for _, name := range s.order {
 		o := s.devices[name]
@@ -310,12 +350,14 @@ func (s *Supervisor) startCycle(d *device, trigger string) error {
 			names = append(names, name)
 		}
 	}
-	s.mu.RUnlock()
 	return s.opt.Cycler.Start(actuator.Request{
 		Plug: d.cfg.Plug, Outlet: d.cfg.Outlet, Devices: names, Trigger: trigger,
 		Off: d.cfg.Settings.CycleTime.D(), Boot: d.cfg.Settings.BootTime.D(),
 	})
 }
+
+// errRetired: the device was removed or replaced by a reload.
+var errRetired = errors.New("no longer supervised (removed or changed by a reload)")
 
 // RequestCycle cycles a device on request (webhook, manual, file). The guard
 // holds only automatic and scheduled cycles: these come from a person or an
@@ -345,7 +387,7 @@ func (s *Supervisor) Device(name string) (config.DeviceConfig, bool) {
 	return d.cfg, true
 }
 
-// restartGuard (re)starts the guard's target checks. Callers hold s.mu.
+// restartGuard (re)starts the guard's target checks. Callers hold applyMu.
 func (s *Supervisor) restartGuard(g config.GuardConfig) {
 	if s.guardStop != nil {
 		s.guardStop()
