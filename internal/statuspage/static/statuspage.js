@@ -1,0 +1,286 @@
+// The status page's script: it refreshes the device table from
+// api/v1/devices every few seconds, updating the rows in place (open event
+// lists and focus stay put), and drives the "Cycle now" buttons.
+//
+// Every URL is relative to the page, so it works behind a reverse proxy.
+// The formatting mirrors view.go: change both together.
+(function () {
+  'use strict';
+
+  const refreshMs = (Number(document.body.dataset.refresh) || 3) * 1000;
+  const tbody = document.querySelector('#devices tbody');
+  const rows = new Map(); // device name -> {main, events}
+  const labels = ['Device', 'State', 'Last probe', 'Failures', 'Last cycle', 'Next scheduled reboot', 'Plug'];
+  const states = ['unknown', 'up', 'failing', 'cycling', 'booting', 'held', 'gave_up'];
+
+  // el builds an element; strings become text nodes, never HTML.
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === false || v === null || v === undefined) continue;
+      if (k === 'class') e.className = v;
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) {
+      if (c === null || c === undefined || c === '') continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  function sub(text, cls) {
+    return text ? el('span', {class: 'sub' + (cls ? ' ' + cls : '')}, text) : null;
+  }
+
+  // span, relTime, latency, readingText: as in view.go.
+  function span(secs) {
+    if (secs < 60) return secs + 's';
+    if (secs < 3600) return Math.floor(secs / 60) + 'm ' + (secs % 60) + 's';
+    if (secs < 86400) return Math.floor(secs / 3600) + 'h ' + Math.floor(secs % 3600 / 60) + 'm';
+    return Math.floor(secs / 86400) + 'd ' + Math.floor(secs % 86400 / 3600) + 'h';
+  }
+
+  function relTime(iso, now) {
+    const d = now - Date.parse(iso);
+    const secs = Math.floor(Math.abs(d) / 1000);
+    if (secs < 1) return 'now';
+    return d > 0 ? span(secs) + ' ago' : 'in ' + span(secs);
+  }
+
+  function timeEl(iso, now) {
+    return el('time', {datetime: iso, title: new Date(iso).toLocaleString()}, relTime(iso, now));
+  }
+
+  function latency(secs) {
+    if (secs < 1) return Math.round(secs * 1000) + ' ms';
+    return secs.toFixed(1) + ' s';
+  }
+
+  function relayText(on) { return on ? 'relay on' : 'relay off'; }
+
+  function readingText(r) {
+    if (!r) return 'no reading';
+    if (!r.metered) return relayText(r.relay_on);
+    return relayText(r.relay_on) + ' · ' + r.power_watts.toFixed(1) + ' W';
+  }
+
+  function stateText(s) { return (s || '').replaceAll('_', ' '); }
+  function stateClass(s) { return 'state state-' + (states.includes(s) ? s : 'unknown'); }
+
+  function modeText(m) {
+    if (m === 'alert') return 'alert only';
+    if (m === 'monitor') return 'monitor only';
+    return m || '';
+  }
+
+  function joinNonEmpty(sep, ...parts) { return parts.filter(Boolean).join(sep); }
+
+  function canCycle(d) { return !!d.plug && d.mode !== 'monitor'; }
+
+  function cycleButton(name) {
+    return el('button', {type: 'button', class: 'cycle', 'aria-label': 'Cycle now: ' + name}, 'Cycle now');
+  }
+
+  // createRow builds the two rows of a device that appeared after the page
+  // was rendered, in the same shape as page.html.
+  function createRow(name) {
+    const main = el('tr', {role: 'row', class: 'device', 'data-device': name},
+      el('th', {scope: 'row', role: 'rowheader', class: 'c-name', 'data-label': labels[0]}));
+    for (const [i, cls] of ['c-state', 'c-probe', 'c-failures', 'c-cycle', 'c-next', 'c-plug'].entries()) {
+      main.append(el('td', {role: 'cell', class: cls, 'data-label': labels[i + 1]}));
+    }
+    main.append(el('td', {role: 'cell', class: 'c-action'}, el('span', {class: 'outcome', role: 'status', 'aria-live': 'polite'})));
+    const events = el('tr', {role: 'row', class: 'events-row', 'data-device': name},
+      el('td', {role: 'cell', colspan: labels.length + 1},
+        el('details', {},
+          el('summary', {}, 'Recent events for ', el('span', {class: 'name'}, name), ' (', el('span', {class: 'count'}, '0'), ')'),
+          el('ol', {class: 'events'}))));
+    return {main, events};
+  }
+
+  // fill writes a device's facts into its rows.
+  function fill(r, d, now) {
+    const q = (sel) => r.main.querySelector(sel);
+    q('.c-name').replaceChildren(el('span', {class: 'name'}, d.name),
+      el('span', {class: 'sub'}, joinNonEmpty(' · ', modeText(d.mode), ((d.probe || '') + ' ' + (d.target || '')).trim())));
+
+    let detail = '';
+    if (d.state === 'held') detail = d.held_reason || '';
+    if (d.state === 'booting' && d.boot_until) detail = 'boot window ends ' + relTime(d.boot_until, now);
+    q('.c-state').replaceChildren(el('span', {class: stateClass(d.state)}, stateText(d.state)), sub(detail));
+
+    const p = d.last_probe;
+    if (!p) {
+      q('.c-probe').replaceChildren('not probed yet');
+    } else {
+      q('.c-probe').replaceChildren((p.success ? 'ok · ' : 'failed · ') + latency(p.duration_seconds),
+        p.success ? null : sub(p.error, 'error-text'), el('span', {class: 'sub'}, timeEl(p.time, now)));
+    }
+
+    q('.c-failures').replaceChildren(String(d.consecutive_failures));
+    q('.c-cycle').replaceChildren(d.last_cycle ? timeEl(d.last_cycle, now) : 'never', sub(d.cycles_in_window + ' in window'));
+    q('.c-next').replaceChildren(d.next_scheduled_reboot ? timeEl(d.next_scheduled_reboot, now) : 'none');
+    if (d.plug) {
+      q('.c-plug').replaceChildren(joinNonEmpty(' · ', d.plug, d.outlet), sub(readingText(d.plug_reading)));
+    } else {
+      q('.c-plug').replaceChildren('no plug');
+    }
+
+    const action = q('.c-action');
+    let btn = action.querySelector('button.cycle');
+    if (canCycle(d) && !btn) {
+      btn = cycleButton(d.name);
+      action.prepend(btn);
+    } else if (!canCycle(d) && btn) {
+      btn.remove();
+    }
+
+    const events = d.events || [];
+    r.events.querySelector('.count').textContent = String(events.length);
+    const items = events.slice().reverse().map((e) => {
+      let what = stateText(e.kind);
+      if (e.trigger) what += ' (' + e.trigger + ')';
+      return el('li', {class: 'event-' + e.kind}, timeEl(e.time, now), ' ', el('strong', {class: 'what'}, what),
+        e.state ? ' ' : null, e.state ? el('span', {class: 'sub'}, '→ ' + stateText(e.state)) : null,
+        e.detail ? el('span', {class: 'detail'}, e.detail) : null,
+        e.next ? el('span', {class: 'sub'}, 'Next: ' + e.next) : null);
+    });
+    r.events.querySelector('ol.events').replaceChildren(...(items.length ? items : [el('li', {class: 'none'}, 'No events yet.')]));
+  }
+
+  function banner(id, warn, text) {
+    const b = document.getElementById(id);
+    b.className = 'banner ' + (warn ? 'banner-warn' : 'banner-ok');
+    b.querySelector('.text').textContent = text;
+  }
+
+  function render(data, now) {
+    banner('guard', !!data.guard_holding, data.guard_holding
+      ? 'holding automatic cycles: ' + data.guard_holding + ' (manual cycles still run)'
+      : 'not holding: automatic cycles may run');
+    banner('dry-run', data.dry_run, data.dry_run
+      ? 'on: cycles are decided and logged, power is never switched'
+      : 'off: cycles switch power');
+
+    const devices = data.devices || [];
+    const seen = new Set();
+    for (const d of devices) {
+      seen.add(d.name);
+      let r = rows.get(d.name);
+      if (!r) {
+        r = createRow(d.name);
+        rows.set(d.name, r);
+      }
+      fill(r, d, now);
+    }
+    for (const [name, r] of rows) {
+      if (!seen.has(name)) {
+        r.main.remove();
+        r.events.remove();
+        rows.delete(name);
+      }
+    }
+    // Reorder (or insert) only when needed: moving a row would drop focus.
+    const want = devices.flatMap((d) => [rows.get(d.name).main, rows.get(d.name).events]);
+    const have = Array.from(tbody.children);
+    if (want.length !== have.length || want.some((row, i) => row !== have[i])) {
+      tbody.append(...want);
+    }
+    document.getElementById('no-devices').hidden = devices.length > 0;
+  }
+
+  let lastOK = new Date();
+  let timer = null;
+  let inflight = false;
+
+  function setRefreshError(text) {
+    const e = document.getElementById('refresh-error');
+    if (e.textContent !== text) e.textContent = text;
+    e.hidden = !text;
+  }
+
+  async function refresh() {
+    if (inflight) return;
+    inflight = true;
+    clearTimeout(timer);
+    try {
+      const resp = await fetch('api/v1/devices', {headers: {Accept: 'application/json'}, cache: 'no-store', credentials: 'same-origin'});
+      if (!resp.ok) throw new Error('HTTP ' + resp.status + ': ' + (await resp.text()).trim());
+      const data = await resp.json();
+      lastOK = new Date();
+      render(data, lastOK.getTime());
+      const t = document.querySelector('#updated time');
+      t.dateTime = lastOK.toISOString();
+      t.title = lastOK.toLocaleString();
+      t.textContent = lastOK.toLocaleTimeString();
+      setRefreshError('');
+    } catch (err) {
+      setRefreshError('Could not refresh the device list (' + err.message + '); showing what was known at ' +
+        lastOK.toLocaleTimeString() + '. Retrying.');
+    } finally {
+      inflight = false;
+      timer = setTimeout(refresh, refreshMs);
+    }
+  }
+
+  function setOutcome(out, kind, text) {
+    out.className = 'outcome' + (kind ? ' ' + kind : '');
+    out.textContent = text;
+  }
+
+  async function cycle(btn) {
+    const main = btn.closest('tr');
+    const name = main.dataset.device;
+    const out = main.querySelector('.outcome');
+    if (!window.confirm('Power-cycle "' + name + '" now?\n\nIts outlet is switched off and on again: whatever runs on it restarts.')) {
+      return;
+    }
+    // aria-disabled, not disabled: a disabled button would lose keyboard focus.
+    btn.setAttribute('aria-disabled', 'true');
+    setOutcome(out, '', 'Asking restartinator to cycle ' + name + '…');
+    try {
+      const resp = await fetch('api/v1/devices/' + encodeURIComponent(name) + '/cycle', {
+        method: 'POST',
+        headers: {Accept: 'application/json'},
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      const text = (await resp.text()).trim();
+      let body = null;
+      try { body = JSON.parse(text); } catch (_) { /* http.Error answers plain text */ }
+      const said = (body && (body.error || body.next)) || text;
+      switch (true) {
+        case resp.status === 202:
+          setOutcome(out, 'ok', 'Cycling… ' + (body && body.next ? body.next : ''));
+          break;
+        case resp.status === 409 && body && body.status === 'already_cycling':
+          setOutcome(out, 'bad', 'Already cycling: ' + said);
+          break;
+        case resp.status === 401 || resp.status === 403:
+          setOutcome(out, 'bad', 'This action needs authentication: ' + said);
+          break;
+        default:
+          setOutcome(out, 'bad', 'Not cycled (HTTP ' + resp.status + '): ' + said);
+      }
+    } catch (err) {
+      setOutcome(out, 'bad', 'Could not reach restartinator: ' + err.message);
+    } finally {
+      btn.removeAttribute('aria-disabled');
+      refresh();
+    }
+  }
+
+  for (const main of tbody.querySelectorAll('tr.device')) {
+    rows.set(main.dataset.device, {main, events: main.nextElementSibling});
+  }
+  for (const b of tbody.querySelectorAll('button.cycle')) b.hidden = false;
+  for (const e of document.querySelectorAll('.js-only')) e.hidden = false;
+  tbody.addEventListener('click', (ev) => {
+    const btn = ev.target.closest('button.cycle');
+    if (btn && btn.getAttribute('aria-disabled') !== 'true') cycle(btn);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) refresh();
+  });
+  refresh();
+})();

@@ -1,0 +1,216 @@
+package statuspage
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/event"
+)
+
+// The formatting here is mirrored by static/statuspage.js, which re-renders
+// the rows from api/v1/devices: change both together.
+
+// pageData is what page.html renders.
+type pageData struct {
+	Version      string
+	AssetVersion string
+	Refresh      int
+	Generated    timeView
+	Holding      string
+	DryRun       bool
+	Devices      []deviceView
+}
+
+type deviceView struct {
+	Name        string
+	Summary     string // "auto · http http://camera1/"
+	State       string
+	StateText   string
+	StateDetail string
+	ProbeText   string
+	ProbeError  string
+	ProbeTime   timeView
+	Failures    int
+	LastCycle   timeView
+	CyclesText  string
+	NextReboot  timeView
+	PlugText    string
+	Reading     string
+	CanCycle    bool
+	Events      []eventView // newest first
+}
+
+type eventView struct {
+	Time   timeView
+	Kind   string
+	What   string // "cycle started (manual)"
+	State  string
+	Detail string
+	Next   string
+}
+
+// timeView is a moment shown relative to now, with the exact time in the
+// datetime attribute and the tooltip.
+type timeView struct {
+	Set bool
+	ISO string // RFC 3339, for <time datetime>
+	Abs string
+	Rel string // "12s ago", "in 3h 5m"
+}
+
+func (h *handler) pageData() pageData {
+	src := h.opts.Source
+	now := h.opts.Now()
+	d := pageData{
+		Version:      h.opts.Version,
+		AssetVersion: h.assetVersion,
+		Refresh:      RefreshSeconds,
+		Generated:    at(now, now),
+		Holding:      src.Holding(),
+		DryRun:       src.DryRun(),
+	}
+	for _, s := range src.Snapshot() {
+		d.Devices = append(d.Devices, newDeviceView(s, now))
+	}
+	return d
+}
+
+func newDeviceView(s collector.DeviceStatus, now time.Time) deviceView {
+	v := deviceView{
+		Name:      s.Name,
+		Summary:   joinNonEmpty(" · ", modeText(s.Mode), strings.TrimSpace(s.Probe+" "+s.Target)),
+		State:     s.State,
+		StateText: stateText(s.State),
+		Failures:  s.ConsecutiveFailures,
+		CanCycle:  s.Plug != "" && s.Mode != config.ModeMonitor,
+	}
+	switch s.State {
+	case collector.StateHeld:
+		v.StateDetail = s.Held
+	case collector.StateBooting:
+		if s.BootUntil != nil {
+			v.StateDetail = "boot window ends " + relTime(*s.BootUntil, now)
+		}
+	}
+	switch p := s.LastProbe; {
+	case p == nil:
+		v.ProbeText = "not probed yet"
+	case p.Success:
+		v.ProbeText = "ok · " + latency(p.DurationSeconds)
+		v.ProbeTime = at(p.Time, now)
+	default:
+		v.ProbeText = "failed · " + latency(p.DurationSeconds)
+		v.ProbeError = p.Error
+		v.ProbeTime = at(p.Time, now)
+	}
+	if s.LastCycle != nil {
+		v.LastCycle = at(*s.LastCycle, now)
+	}
+	v.CyclesText = fmt.Sprintf("%d in window", s.CyclesInWindow)
+	if s.NextScheduledReboot != nil {
+		v.NextReboot = at(*s.NextScheduledReboot, now)
+	}
+	if s.Plug == "" {
+		v.PlugText = "no plug"
+	} else {
+		v.PlugText = joinNonEmpty(" · ", s.Plug, s.Outlet)
+		v.Reading = readingText(s.Reading)
+	}
+	for _, e := range slices.Backward(s.Events) {
+		v.Events = append(v.Events, newEventView(e, now))
+	}
+	return v
+}
+
+func newEventView(e event.Event, now time.Time) eventView {
+	what := strings.ReplaceAll(string(e.Kind), "_", " ")
+	if e.Trigger != "" {
+		what += " (" + e.Trigger + ")"
+	}
+	return eventView{Time: at(e.Time, now), Kind: string(e.Kind), What: what, State: stateText(e.State), Detail: e.Detail, Next: e.Next}
+}
+
+func at(t, now time.Time) timeView {
+	if t.IsZero() {
+		return timeView{}
+	}
+	return timeView{Set: true, ISO: t.UTC().Format(time.RFC3339), Abs: t.UTC().Format("2006-01-02 15:04:05 MST"), Rel: relTime(t, now)}
+}
+
+// relTime says how long ago t was, or how long until it comes.
+func relTime(t, now time.Time) string {
+	d := now.Sub(t)
+	secs := int64(math.Floor(math.Abs(d.Seconds())))
+	if secs < 1 {
+		return "now"
+	}
+	if d > 0 {
+		return span(secs) + " ago"
+	}
+	return "in " + span(secs)
+}
+
+func span(secs int64) string {
+	switch {
+	case secs < 60:
+		return fmt.Sprintf("%ds", secs)
+	case secs < 3600:
+		return fmt.Sprintf("%dm %ds", secs/60, secs%60)
+	case secs < 86400:
+		return fmt.Sprintf("%dh %dm", secs/3600, secs%3600/60)
+	}
+	return fmt.Sprintf("%dd %dh", secs/86400, secs%86400/3600)
+}
+
+func latency(secs float64) string {
+	if secs < 1 {
+		return fmt.Sprintf("%d ms", int64(math.Round(secs*1000)))
+	}
+	return fmt.Sprintf("%.1f s", secs)
+}
+
+func readingText(r *event.Reading) string {
+	switch {
+	case r == nil:
+		return "no reading"
+	case !r.Metered:
+		return relayText(r.RelayOn)
+	}
+	return fmt.Sprintf("%s · %.1f W", relayText(r.RelayOn), r.Watts)
+}
+
+func relayText(on bool) string {
+	if on {
+		return "relay on"
+	}
+	return "relay off"
+}
+
+func stateText(s string) string { return strings.ReplaceAll(s, "_", " ") }
+
+// stateClass is the CSS class of a state; unknown states get the neutral one.
+func stateClass(s string) string {
+	if slices.Contains(collector.States, s) {
+		return "state-" + s
+	}
+	return "state-unknown"
+}
+
+func modeText(m string) string {
+	switch m {
+	case config.ModeAlert:
+		return "alert only"
+	case config.ModeMonitor:
+		return "monitor only"
+	}
+	return m
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), sep)
+}
