@@ -101,11 +101,11 @@ func TestWebhookFlood(t *testing.T) {
 	}
 	oversize := message(alertJSON(0, 0, "firing", false)) + strings.Repeat(" ", 3*maxBody)
 	malformed := []string{
-		`{"version":"4","alerts":[{"status":"firing"`,  // truncated
-		`{"version":"3","alerts":[]}`,                  // wrong version
-		`not json at all`,                              // garbage
-		``,                                             // empty
-		`{"version":"4","alerts":"nope"}`,              // wrong type
+		`{"version":"4","alerts":[{"status":"firing"`, // truncated
+		`{"version":"3","alerts":[]}`,                 // wrong version
+		`not json at all`,                             // garbage
+		``,                                            // empty
+		`{"version":"4","alerts":"nope"}`,             // wrong type
 		`{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"DeviceDown","device":"d1"},"startsAt":"yesterday"}]}`,
 		"\xff\xfe\x00\x01",
 	}
