@@ -1,0 +1,325 @@
+// Command benchrun measures restartinator next to its peers on the same
+// machine in the same run (issue 9, performance part) and writes a Markdown
+// report, docs/benchmarks.md by default. `make bench` runs it.
+//
+// It starts every process itself on 127.0.0.1, reads CPU (utime+stime) from
+// /proc/PID/stat and RSS and peak RSS (VmHWM) from /proc/PID/status, drives
+// load with a Go client, and ends every process it started when it is done,
+// interrupted or failing.
+//
+// Usage:
+//
+//	go run ./bench/cmd/benchrun [-duration 60s] [-quick] [-out docs/benchmarks.md] [-phases engine,metrics,webhook,idle,detect]
+//
+// BENCH_DURATION and BENCH_QUICK=1 in the environment set -duration and
+// -quick.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	duration     time.Duration // measured window of each probe-engine run
+	webhookDur   time.Duration // each webhook load run
+	idleMin      time.Duration // shortest idle window
+	quick        bool
+	out          string
+	work         string
+	restartBin   string
+	blackboxBin  string
+	amExecBin    string
+	phases       []string
+	repo         string
+	engineCases  []engineCase
+	webhookConns int
+	rounds       int
+}
+
+type engineCase struct {
+	N        int
+	Interval time.Duration
+}
+
+var opt options
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "connectloop":
+			connectLoop(os.Args[2:])
+			return
+		case "minimal-webhook":
+			minimalWebhook(os.Args[2:])
+			return
+		}
+	}
+	envDur := os.Getenv("BENCH_DURATION")
+	defDur := 60 * time.Second
+	if envDur != "" {
+		d, err := time.ParseDuration(envDur)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "BENCH_DURATION=%q: %v\n", envDur, err)
+			os.Exit(2)
+		}
+		defDur = d
+	}
+	quickEnv := os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0"
+	flag.DurationVar(&opt.duration, "duration", defDur, "measured window of each probe-engine run (BENCH_DURATION)")
+	flag.BoolVar(&opt.quick, "quick", quickEnv, "short runs (~10 s each) to iterate (BENCH_QUICK=1)")
+	flag.StringVar(&opt.out, "out", "docs/benchmarks.md", "the Markdown report; - for stdout")
+	flag.StringVar(&opt.work, "work", "", "scratch directory (default: a new temporary one, removed at the end)")
+	flag.StringVar(&opt.restartBin, "restartinator", "", "restartinator binary (default: built from this checkout)")
+	flag.StringVar(&opt.blackboxBin, "blackbox", "/usr/bin/prometheus-blackbox-exporter", "blackbox_exporter binary")
+	flag.StringVar(&opt.amExecBin, "am-executor", "", "prometheus-am-executor binary, when one could be built")
+	phases := flag.String("phases", "engine,metrics,webhook,idle,detect", "what to measure")
+	flag.IntVar(&opt.webhookConns, "webhook-conns", 8, "concurrent keep-alive connections of the webhook load")
+	flag.Parse()
+	opt.phases = strings.Split(*phases, ",")
+	if opt.quick && envDur == "" && !flagSet("duration") {
+		opt.duration = 10 * time.Second
+	}
+	opt.webhookDur = 15 * time.Second
+	opt.idleMin = 3 * time.Minute
+	opt.rounds = 2
+	if opt.quick {
+		opt.webhookDur = 5 * time.Second
+		opt.idleMin = 20 * time.Second
+		opt.rounds = 1
+	}
+	opt.engineCases = []engineCase{{1000, 10 * time.Second}, {10000, 10 * time.Second}, {1000, time.Second}}
+
+	repo, err := repoRoot()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	opt.repo = repo
+	if opt.work == "" {
+		d, err := os.MkdirTemp("", "benchrun-")
+		if err != nil {
+			fatalf("%v", err)
+		}
+		opt.work = d
+		defer os.RemoveAll(d)
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		logf("%s: stopping every process started", s)
+		stopAll()
+		os.Exit(130)
+	}()
+	defer stopAll()
+
+	rep := run()
+	stopAll()
+	md := rep.markdown()
+	if opt.out == "-" {
+		fmt.Print(md)
+		return
+	}
+	out := opt.out
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(repo, out)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		fatalf("%v", err)
+	}
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		fatalf("%v", err)
+	}
+	logf("wrote %s", out)
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+func want(phase string) bool { return slices.Contains(opt.phases, phase) }
+
+// run measures every phase asked for, in an order that keeps the long idle
+// window running under everything else.
+func run() *report {
+	rep := &report{started: time.Now()}
+	rep.machine = machineInfo()
+	rep.quick = opt.quick
+	rep.duration = opt.duration
+	rep.loadStart = loadAvg()
+
+	bins := buildBinaries()
+	rep.bins = bins
+
+	var idle *idleRun
+	if want("idle") {
+		idle = startIdle(bins)
+	}
+	if want("engine") || want("metrics") {
+		rep.engine = runEngine(bins)
+	}
+	if want("webhook") {
+		rep.webhook = runWebhook(bins)
+	}
+	if want("detect") {
+		rep.detect = runDetect(bins)
+	}
+	if idle != nil {
+		rep.idle = idle.finish()
+	}
+	rep.loadEnd = loadAvg()
+	rep.finished = time.Now()
+	return rep
+}
+
+type binaries struct {
+	restartinator  string
+	sizeDefault    int64
+	sizeStripped   int64
+	blackbox       string
+	blackboxVer    string
+	amExecutor     string
+	amExecutorNote string
+	self           string
+	goVersion      string
+	commit         string
+}
+
+func buildBinaries() binaries {
+	var b binaries
+	b.goVersion = runtime.Version()
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		b.goVersion = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "-C", opt.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		b.commit = strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "-C", opt.repo, "status", "--porcelain", "--untracked-files=no", "--", "cmd", "collector", "actuator", "config", "internal", "notify").Output(); err == nil && len(st) > 0 {
+			b.commit += " (with uncommitted changes)"
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	b.self = self
+	b.restartinator = opt.restartBin
+	if b.restartinator == "" {
+		b.restartinator = filepath.Join(opt.work, "restartinator")
+		logf("building restartinator")
+		cmd := exec.Command("go", "build", "-o", b.restartinator, "./cmd/restartinator")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = opt.repo, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fatalf("go build ./cmd/restartinator: %v", err)
+		}
+		stripped := filepath.Join(opt.work, "restartinator-stripped")
+		cmd = exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", stripped, "./cmd/restartinator")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = opt.repo, os.Stderr, os.Stderr
+		if err := cmd.Run(); err == nil {
+			if fi, err := os.Stat(stripped); err == nil {
+				b.sizeStripped = fi.Size()
+			}
+		}
+	}
+	fi, err := os.Stat(b.restartinator)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	b.sizeDefault = fi.Size()
+	if _, err := os.Stat(opt.blackboxBin); err == nil {
+		b.blackbox = opt.blackboxBin
+		if out, err := exec.Command(b.blackbox, "--version").CombinedOutput(); err == nil {
+			b.blackboxVer = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+		}
+	} else {
+		logf("no blackbox_exporter at %s: its columns stay empty (make bench installs Debian's package)", opt.blackboxBin)
+	}
+	b.amExecutor = opt.amExecBin
+	if b.amExecutor == "" {
+		b.amExecutorNote = "not measured: the Go module proxy does not offer github.com/imgix/prometheus-am-executor " +
+			"(`go list -m -versions github.com/imgix/prometheus-am-executor` answers 403 \"This module version is not available\"), " +
+			"Debian has no package of it, and it is not built from any other source"
+	}
+	return b
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		wd, _ := os.Getwd()
+		return wd, nil
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchrun %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func fatalf(format string, args ...any) {
+	logf("FATAL: "+format, args...)
+	stopAll()
+	os.Exit(1)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+type machine struct {
+	cpu, kernel, mem, os string
+	cores                int
+}
+
+func machineInfo() machine {
+	m := machine{cores: runtime.NumCPU()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "MemTotal:") {
+				m.mem = strings.TrimSpace(strings.TrimPrefix(l, "MemTotal:"))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
+				m.os = strings.Trim(v, `"`)
+			}
+		}
+	}
+	return m
+}
