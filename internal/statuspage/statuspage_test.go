@@ -200,7 +200,7 @@ func TestStatusPageListsDevicesAndStates(t *testing.T) {
 		{"Printer", "c-name", "Printer alert only · tcp printer:9100"},
 		{"Printer", "c-state", "gave up"},
 		{"Printer", "c-probe", "not probed yet"},
-		{"Printer", "c-plug", "rack-strip · 1 no reading"},
+		{"Printer", "c-plug", "rack-strip · outlet 1 no reading"},
 		{"Weather Station", "c-name", "Weather Station monitor only · icmp weather"},
 		{"Weather Station", "c-plug", "no plug"},
 		{"<script>alert(1)</script>", "c-state", "held guard: 3 of 4 devices failing"},
@@ -464,7 +464,7 @@ func TestRelativeTimesAndLatency(t *testing.T) {
 			t.Errorf("relTime(now-%s) = %q, want %q", c.d, got, c.want)
 		}
 	}
-	for secs, want := range map[float64]string{0.0004: "0 ms", 0.0125: "13 ms", 0.9994: "999 ms", 1: "1.0 s", 5.04: "5.0 s"} {
+	for secs, want := range map[float64]string{0.0004: "0.4 ms", 0.0125: "13 ms", 0.9994: "999 ms", 1: "1.0 s", 5.04: "5.0 s"} {
 		if got := latency(secs); got != want {
 			t.Errorf("latency(%v) = %q, want %q", secs, got, want)
 		}

@@ -118,7 +118,10 @@ func newDeviceView(s collector.DeviceStatus, now time.Time) deviceView {
 	if s.Plug == "" {
 		v.PlugText = "no plug"
 	} else {
-		v.PlugText = joinNonEmpty(" · ", s.Plug, s.Outlet)
+		v.PlugText = s.Plug
+		if s.Outlet != "" {
+			v.PlugText += " · outlet " + s.Outlet
+		}
 		v.Reading = readingText(s.Reading)
 	}
 	for _, e := range slices.Backward(s.Events) {
@@ -168,7 +171,10 @@ func span(secs int64) string {
 }
 
 func latency(secs float64) string {
-	if secs < 1 {
+	switch {
+	case secs < 0.01: // loopback and LAN answers take well under a millisecond
+		return fmt.Sprintf("%.1f ms", secs*1000)
+	case secs < 1:
 		return fmt.Sprintf("%d ms", int64(math.Round(secs*1000)))
 	}
 	return fmt.Sprintf("%.1f s", secs)

@@ -8,6 +8,10 @@
   'use strict';
 
   const refreshMs = (Number(document.body.dataset.refresh) || 3) * 1000;
+  // While a power cycle is under way, refresh faster so each step shows.
+  const busyRefreshMs = 1000;
+  let busyUntil = 0; // a cycle was just asked for: busy until then
+  let busy = false; // some device is cycling or booting
   const tbody = document.querySelector('#devices tbody');
   const rows = new Map(); // device name -> {main, events}
   const labels = ['Device', 'State', 'Last probe', 'Failures', 'Last cycle', 'Next scheduled reboot', 'Plug'];
@@ -26,6 +30,11 @@
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
     return e;
+  }
+
+  // put replaces node's children, skipping the empty ones.
+  function put(node, ...children) {
+    node.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== ''));
   }
 
   function sub(text, cls) {
@@ -52,6 +61,7 @@
   }
 
   function latency(secs) {
+    if (secs < 0.01) return (secs * 1000).toFixed(1) + ' ms';
     if (secs < 1) return Math.round(secs * 1000) + ' ms';
     return secs.toFixed(1) + ' s';
   }
@@ -101,29 +111,29 @@
   // fill writes a device's facts into its rows.
   function fill(r, d, now) {
     const q = (sel) => r.main.querySelector(sel);
-    q('.c-name').replaceChildren(el('span', {class: 'name'}, d.name),
+    put(q('.c-name'), el('span', {class: 'name'}, d.name),
       el('span', {class: 'sub'}, joinNonEmpty(' · ', modeText(d.mode), ((d.probe || '') + ' ' + (d.target || '')).trim())));
 
     let detail = '';
     if (d.state === 'held') detail = d.held_reason || '';
     if (d.state === 'booting' && d.boot_until) detail = 'boot window ends ' + relTime(d.boot_until, now);
-    q('.c-state').replaceChildren(el('span', {class: stateClass(d.state)}, stateText(d.state)), sub(detail));
+    put(q('.c-state'), el('span', {class: stateClass(d.state)}, stateText(d.state)), sub(detail));
 
     const p = d.last_probe;
     if (!p) {
-      q('.c-probe').replaceChildren('not probed yet');
+      put(q('.c-probe'), 'not probed yet');
     } else {
-      q('.c-probe').replaceChildren((p.success ? 'ok · ' : 'failed · ') + latency(p.duration_seconds),
+      put(q('.c-probe'), (p.success ? 'ok · ' : 'failed · ') + latency(p.duration_seconds),
         p.success ? null : sub(p.error, 'error-text'), el('span', {class: 'sub'}, timeEl(p.time, now)));
     }
 
-    q('.c-failures').replaceChildren(String(d.consecutive_failures));
-    q('.c-cycle').replaceChildren(d.last_cycle ? timeEl(d.last_cycle, now) : 'never', sub(d.cycles_in_window + ' in window'));
-    q('.c-next').replaceChildren(d.next_scheduled_reboot ? timeEl(d.next_scheduled_reboot, now) : 'none');
+    put(q('.c-failures'), String(d.consecutive_failures));
+    put(q('.c-cycle'), d.last_cycle ? timeEl(d.last_cycle, now) : 'never', sub(d.cycles_in_window + ' in window'));
+    put(q('.c-next'), d.next_scheduled_reboot ? timeEl(d.next_scheduled_reboot, now) : 'none');
     if (d.plug) {
-      q('.c-plug').replaceChildren(joinNonEmpty(' · ', d.plug, d.outlet), sub(readingText(d.plug_reading)));
+      put(q('.c-plug'), joinNonEmpty(' · ', d.plug, d.outlet ? 'outlet ' + d.outlet : ''), sub(readingText(d.plug_reading)));
     } else {
-      q('.c-plug').replaceChildren('no plug');
+      put(q('.c-plug'), 'no plug');
     }
 
     const action = q('.c-action');
@@ -145,7 +155,7 @@
         e.detail ? el('span', {class: 'detail'}, e.detail) : null,
         e.next ? el('span', {class: 'sub'}, 'Next: ' + e.next) : null);
     });
-    r.events.querySelector('ol.events').replaceChildren(...(items.length ? items : [el('li', {class: 'none'}, 'No events yet.')]));
+    put(r.events.querySelector('ol.events'), ...(items.length ? items : [el('li', {class: 'none'}, 'No events yet.')]));
   }
 
   function banner(id, warn, text) {
@@ -163,6 +173,7 @@
       : 'off: cycles switch power');
 
     const devices = data.devices || [];
+    busy = devices.some((d) => d.state === 'cycling' || d.state === 'booting');
     const seen = new Set();
     for (const d of devices) {
       seen.add(d.name);
@@ -219,7 +230,7 @@
         lastOK.toLocaleTimeString() + '. Retrying.');
     } finally {
       inflight = false;
-      timer = setTimeout(refresh, refreshMs);
+      timer = setTimeout(refresh, busy || Date.now() < busyUntil ? busyRefreshMs : refreshMs);
     }
   }
 
@@ -251,6 +262,7 @@
       const said = (body && (body.error || body.next)) || text;
       switch (true) {
         case resp.status === 202:
+          busyUntil = Date.now() + 30000;
           setOutcome(out, 'ok', 'Cycling… ' + (body && body.next ? body.next : ''));
           break;
         case resp.status === 409 && body && body.status === 'already_cycling':

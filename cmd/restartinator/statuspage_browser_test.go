@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// The status page in a real browser: Debian's chromium, headless, against the
+// real binary running --demo.
+
+// chromiumPath finds the browser; scripts/test-deps.sh installs it. Without
+// one the browser tests skip, except on CI where they must run.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const msg = "no chromium on PATH: install it with scripts/test-deps.sh (Debian: apt-get install chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browser is a headless chromium tab with a fresh profile.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	dialogs    []string // messages of the dialogs it accepted
+	exceptions []string // uncaught JavaScript exceptions
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	exe := chromiumPath(t)
+	profile, err := os.MkdirTemp("", "restartinator-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		// Without these, chromium phones home at start-up, and this
+		// machine refuses its outbound connections en masse.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 900),
+	}
+	timeout, cancelTimeout := context.WithTimeout(context.Background(), 3*time.Minute)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(timeout, opts...)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		cancelTimeout()
+		// Chromium's children may write to the profile for a moment after
+		// the browser has gone.
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	b := &browser{t: t, ctx: ctx}
+	// Subscribing starts the browser; the loops end with the context.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, ev.Message)
+			b.mu.Unlock()
+			// The click that opened the confirm waits for it: answer from here.
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			msg := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				msg += " " + ev.ExceptionDetails.Exception.Description
+			}
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, msg)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// js evaluates an expression that yields a string.
+func (b *browser) js(expr string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// row evaluates expr (a JS expression over `row`, the device's main table
+// row, and `events`, its events row) for one device; "" when it has no row.
+func (b *browser) row(device, expr string) string {
+	b.t.Helper()
+	name, _ := json.Marshal(device)
+	return b.js(fmt.Sprintf(`(() => {
+		const row = [...document.querySelectorAll('#devices tr.device')].find((r) => r.dataset.device === %s);
+		if (!row) return '';
+		const events = row.nextElementSibling;
+		return String(%s);
+	})()`, name, expr))
+}
+
+func (b *browser) state(device string) string {
+	return b.row(device, `row.querySelector('.c-state .state').textContent.trim()`)
+}
+
+func (b *browser) outcome(device string) string {
+	return b.row(device, `row.querySelector('.outcome').textContent.trim()`)
+}
+
+func (b *browser) seen() (dialogs, exceptions []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.dialogs), slices.Clone(b.exceptions)
+}
+
+// screenshot saves the whole page to $ARTIFACTS_DIR, or to a temp dir.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = b.t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", path)
+}
+
+// waitRefreshed waits until the page's script has replaced the server's
+// "Updated" time with its own, i.e. a fetch of api/v1/devices succeeded.
+func (b *browser) waitRefreshed() {
+	b.t.Helper()
+	first := b.js(`document.querySelector('#updated time').dateTime`)
+	waitFor(b.t, "the page's script to refresh the table", func() bool {
+		return b.js(`document.querySelector('#updated time').dateTime`) != first
+	})
+	if e := b.js(`document.getElementById('refresh-error').hidden ? '' : document.getElementById('refresh-error').textContent`); e != "" {
+		b.t.Errorf("refresh error shown: %s", e)
+	}
+}
+
+func TestStatusPageBrowserCycleNow(t *testing.T) {
+	b := newBrowser(t)
+	_, addr, logs := startBinary(t, "--demo")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("restartinator log:\n%s", logs.String())
+		}
+	})
+	b.do(chromedp.Navigate("http://" + addr + "/"))
+	b.waitRefreshed()
+
+	names := b.js(`[...document.querySelectorAll('#devices tr.device')].map((r) => r.dataset.device).join('|')`)
+	if want := "Front Door Camera|NAS|Printer|Router|Weather Station"; names != want {
+		t.Fatalf("device rows %q, want %q", names, want)
+	}
+	buttons := b.js(`[...document.querySelectorAll('#devices button.cycle')].filter((b) => !b.hidden && b.offsetParent).map((b) => b.getAttribute('aria-label')).join('|')`)
+	if want := "Cycle now: Front Door Camera|Cycle now: NAS|Cycle now: Printer|Cycle now: Router"; buttons != want {
+		t.Errorf("visible buttons %q, want %q (none for the monitor-only Weather Station)", buttons, want)
+	}
+	table := b.js(`document.getElementById('devices').innerText`)
+	for _, bad := range []string{"null", "undefined", "NaN", "[object"} {
+		if strings.Contains(table, bad) {
+			t.Errorf("the table shows %q:\n%s", bad, table)
+		}
+	}
+	if bg := b.row("Weather Station", `getComputedStyle(row.querySelector('.state')).backgroundColor`); bg == "" || bg == "rgba(0, 0, 0, 0)" {
+		t.Errorf("state badge has no colour (%q): is the stylesheet loading?", bg)
+	}
+
+	// Printer is in alert mode: the demo never hangs it and restartinator
+	// never cycles it by itself, so every step below is ours.
+	const device = "Printer"
+	waitFor(t, device+" up", func() bool { return b.state(device) == "up" })
+	b.do(chromedp.Click(chromedp.CSS(`tr.events-row[data-device="Printer"] summary`)))
+	b.do(chromedp.Click(chromedp.CSS(`tr.device[data-device="Printer"] button.cycle`)))
+	waitFor(t, "the outcome of Cycle now", func() bool { return strings.HasPrefix(b.outcome(device), "Cycling…") })
+	if dialogs, _ := b.seen(); len(dialogs) != 1 || !strings.Contains(dialogs[0], `Power-cycle "Printer" now?`) {
+		t.Errorf("confirmations %q", dialogs)
+	}
+
+	waitFor(t, device+" cycling", func() bool { return b.state(device) == "cycling" })
+	// Asking again while the outlet is off is refused, and the page says so.
+	b.do(chromedp.Click(chromedp.CSS(`tr.device[data-device="Printer"] button.cycle`)))
+	waitFor(t, "the already-cycling outcome", func() bool { return strings.HasPrefix(b.outcome(device), "Already cycling") })
+
+	// booting may last only a moment: the simulated printer answers 3s
+	// after power returns. Either the page shows it, or the event log says
+	// the printer came back after the cycle.
+	var states []string
+	waitFor(t, device+" booting or up again", func() bool {
+		s := b.state(device)
+		if len(states) == 0 || states[len(states)-1] != s {
+			states = append(states, s)
+		}
+		return s == "booting" || s == "up"
+	})
+	waitFor(t, device+" up after the cycle", func() bool { return b.state(device) == "up" })
+	events := func() string { return b.row(device, `events.querySelector('ol.events').innerText`) }
+	waitFor(t, "the cycle in the event log", func() bool {
+		e := events()
+		return strings.Contains(e, "cycle started (manual)") && strings.Contains(e, "answers again after the power cycle")
+	})
+	if !slices.Contains(states, "booting") {
+		t.Logf("booting passed between two refreshes (states seen after cycling: %q); the event log shows the recovery after the cycle", states)
+	}
+	e := events()
+	if i, j := strings.Index(e, "answers again after the power cycle"), strings.Index(e, "cycle started (manual)"); i > j {
+		t.Errorf("events are not newest first:\n%s", e)
+	}
+	if open := b.row(device, `events.querySelector('details').open`); open != "true" {
+		t.Errorf("the event list the user opened was closed by a refresh")
+	}
+	b.screenshot("statuspage-desktop.png")
+
+	// A phone: each device becomes a card, nothing scrolls sideways.
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	if w := b.js(`String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("on a 390px wide phone the page is %spx wide", w)
+	}
+	b.screenshot("statuspage-phone.png")
+
+	if _, exceptions := b.seen(); len(exceptions) > 0 {
+		t.Errorf("JavaScript exceptions: %q", exceptions)
+	}
+}
+
+// Behind a reverse proxy the page, its script and its fetches live under the
+// prefix.
+func TestStatusPageBrowserRoutePrefix(t *testing.T) {
+	b := newBrowser(t)
+	_, addr, _ := startBinary(t, "--demo", "--web.external-url=http://proxy.example/restart/")
+	b.do(chromedp.Navigate("http://" + addr + "/restart/"))
+	b.waitRefreshed()
+	links := b.js(`[...document.querySelectorAll('nav a')].map((a) => new URL(a.href).pathname).join(' ')`)
+	if want := "/restart/metrics /restart/config /restart/-/healthy /restart/api/v1/devices"; links != want {
+		t.Errorf("links %q, want %q", links, want)
+	}
+	if n := b.js(`String(document.querySelectorAll('#devices tr.device').length)`); n != "5" {
+		t.Errorf("%s device rows, want 5", n)
+	}
+	if _, exceptions := b.seen(); len(exceptions) > 0 {
+		t.Errorf("JavaScript exceptions: %q", exceptions)
+	}
+}
