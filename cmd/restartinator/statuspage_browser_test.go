@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,10 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/internal/statuspage"
 )
 
 // The status page in a real browser: Debian's chromium, headless, against the
@@ -233,7 +239,7 @@ func TestStatusPageBrowserCycleNow(t *testing.T) {
 	waitFor(t, device+" up", func() bool { return b.state(device) == "up" })
 	b.do(chromedp.Click(chromedp.CSS(`tr.events-row[data-device="Printer"] summary`)))
 	b.do(chromedp.Click(chromedp.CSS(`tr.device[data-device="Printer"] button.cycle`)))
-	waitFor(t, "the outcome of Cycle now", func() bool { return strings.HasPrefix(b.outcome(device), "Cycling…") })
+	waitFor(t, "the outcome of Cycle now", func() bool { return strings.Contains(b.outcome(device), "Cycling…") })
 	if dialogs, _ := b.seen(); len(dialogs) != 1 || !strings.Contains(dialogs[0], `Power-cycle "Printer" now?`) {
 		t.Errorf("confirmations %q", dialogs)
 	}
@@ -241,7 +247,7 @@ func TestStatusPageBrowserCycleNow(t *testing.T) {
 	waitFor(t, device+" cycling", func() bool { return b.state(device) == "cycling" })
 	// Asking again while the outlet is off is refused, and the page says so.
 	b.do(chromedp.Click(chromedp.CSS(`tr.device[data-device="Printer"] button.cycle`)))
-	waitFor(t, "the already-cycling outcome", func() bool { return strings.HasPrefix(b.outcome(device), "Already cycling") })
+	waitFor(t, "the already-cycling outcome", func() bool { return strings.Contains(b.outcome(device), "Already cycling: ") })
 
 	// booting may last only a moment: the simulated printer answers 3s
 	// after power returns. Either the page shows it, or the event log says
@@ -298,6 +304,86 @@ func TestStatusPageBrowserRoutePrefix(t *testing.T) {
 	if n := b.js(`String(document.querySelectorAll('#devices tr.device').length)`); n != "5" {
 		t.Errorf("%s device rows, want 5", n)
 	}
+	if _, exceptions := b.seen(); len(exceptions) > 0 {
+		t.Errorf("JavaScript exceptions: %q", exceptions)
+	}
+}
+
+// pageSource feeds the status page fixed devices.
+type pageSource []collector.DeviceStatus
+
+func (s pageSource) Snapshot() []collector.DeviceStatus { return s }
+func (pageSource) Holding() string                      { return "" }
+func (pageSource) DryRun() bool                         { return false }
+
+// The answers a click can get besides 202 and 409 (the demo test sees
+// those), each shown in words: the refusals come from the real actionAuth.
+// The button is reached and pressed with the keyboard alone.
+func TestStatusPageBrowserRefusals(t *testing.T) {
+	b := newBrowser(t)
+	src := pageSource{
+		{Name: "Locked", State: "up", Mode: "auto", Probe: "tcp", Target: "192.0.2.1:80", Plug: "shed"},
+		{Name: "Remote", State: "up", Mode: "auto", Probe: "tcp", Target: "192.0.2.2:80", Plug: "shed", Outlet: "2"},
+		{Name: "Broken", State: "failing", Mode: "alert", Probe: "tcp", Target: "192.0.2.3:80", Plug: "shed", Outlet: "3"},
+	}
+	never := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("%s was let through", r.URL.Path)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	withToken := &actionAuth{token: func() string { return "s3cret" }}
+	noAuth := &actionAuth{token: func() string { return "" }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/devices", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, devicesResponse{Devices: src.Snapshot()})
+	})
+	mux.HandleFunc("POST /api/v1/devices/{name}/cycle", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("name") {
+		case "Locked": // a webhook bearer token is configured: the page cannot know it
+			withToken.wrap(never).ServeHTTP(w, r)
+		case "Remote": // nothing configured, and the browser is elsewhere on the LAN
+			r.RemoteAddr = "192.0.2.50:41000"
+			noAuth.wrap(never).ServeHTTP(w, r)
+		default:
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"status": "failed",
+				"error": `plug "shed" (192.0.2.9:9999): connection refused — is the plug on the network?`})
+		}
+	})
+	mux.Handle("/", statuspage.New(statuspage.Options{Source: src}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	b.waitRefreshed()
+	press := func(device string) {
+		t.Helper()
+		label, _ := json.Marshal("Cycle now: " + device)
+		for range 60 {
+			if b.js(`String(document.activeElement.getAttribute('aria-label'))`) == "Cycle now: "+device {
+				if o := b.js(`getComputedStyle(document.activeElement).outlineStyle`); o == "none" {
+					t.Errorf("the focused button of %s shows no focus outline", device)
+				}
+				b.do(chromedp.KeyEvent("\r"))
+				return
+			}
+			b.do(chromedp.KeyEvent(kb.Tab))
+		}
+		t.Fatalf("Tab never reached the button %s", label)
+	}
+	for _, c := range []struct{ device, want string }{
+		{"Locked", "This action needs authentication: a valid bearer token is required (webhook.bearer_token)"},
+		{"Remote", "This action needs authentication: actions need authentication: configure basic auth"},
+		{"Broken", `Not cycled (HTTP 500): plug "shed" (192.0.2.9:9999): connection refused — is the plug on the network?`},
+	} {
+		press(c.device)
+		waitFor(t, c.device+": "+c.want, func() bool { return strings.Contains(b.outcome(c.device), c.want) })
+		if live := b.row(c.device, `row.querySelector('.outcome').getAttribute('aria-live')`); live != "polite" {
+			t.Errorf("%s: outcome aria-live=%q", c.device, live)
+		}
+	}
+	if dialogs, _ := b.seen(); len(dialogs) != 3 {
+		t.Errorf("confirmations %q, want one per press", dialogs)
+	}
+	b.screenshot("statuspage-refusals.png")
 	if _, exceptions := b.seen(); len(exceptions) > 0 {
 		t.Errorf("JavaScript exceptions: %q", exceptions)
 	}

@@ -234,9 +234,12 @@
     }
   }
 
+  // setOutcome says what became of a click, with the time: the answer stays
+  // until the next click, while the row moves on.
   function setOutcome(out, kind, text) {
+    const now = new Date();
     out.className = 'outcome' + (kind ? ' ' + kind : '');
-    out.textContent = text;
+    put(out, el('time', {datetime: now.toISOString()}, now.toLocaleTimeString()), ' ', text);
   }
 
   async function cycle(btn) {
