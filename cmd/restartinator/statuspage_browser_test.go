@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/statuspage"
 )
 
@@ -370,8 +372,8 @@ func TestStatusPageBrowserRefusals(t *testing.T) {
 		t.Fatalf("Tab never reached the button %s", label)
 	}
 	for _, c := range []struct{ device, want string }{
-		{"Locked", "This action needs authentication: a valid bearer token is required (webhook.bearer_token)"},
-		{"Remote", "This action needs authentication: actions need authentication: configure basic auth"},
+		{"Locked", "This action needs authentication: a valid bearer token is required (webhook.bearer_token). A browser cannot send the webhook bearer token"},
+		{"Remote", "This action needs authentication: configure basic auth or client certificates in --web.config.file"},
 		{"Broken", `Not cycled (HTTP 500): plug "shed" (192.0.2.9:9999): connection refused — is the plug on the network?`},
 	} {
 		press(c.device)
@@ -384,6 +386,73 @@ func TestStatusPageBrowserRefusals(t *testing.T) {
 		t.Errorf("confirmations %q, want one per press", dialogs)
 	}
 	b.screenshot("statuspage-refusals.png")
+	if _, exceptions := b.seen(); len(exceptions) > 0 {
+		t.Errorf("JavaScript exceptions: %q", exceptions)
+	}
+}
+
+// The script re-renders the rows from api/v1/devices; what it shows must
+// read exactly as the server's rendering, which browsers without JavaScript
+// see (and which refreshes itself there).
+func TestStatusPageBrowserScriptMatchesServer(t *testing.T) {
+	b := newBrowser(t)
+	// Times far enough away that their wording holds for the test's length.
+	now := time.Now()
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	src := pageSource{
+		{Name: "Camera <1>", State: "booting", Mode: "auto", Probe: "http", Target: "http://cam/", Plug: "strip", Outlet: "Camera",
+			ConsecutiveFailures: 0, BootUntil: at(30 * time.Hour), LastCycle: at(-50 * time.Hour), CyclesInWindow: 2,
+			LastProbe: &collector.ProbeStatus{Time: *at(-26 * time.Hour), DurationSeconds: 1.25, Error: "context deadline exceeded"},
+			Reading:   &event.Reading{RelayOn: true, Metered: true, Watts: 3.14159},
+			Events: []event.Event{
+				{Kind: event.CycleStarted, Time: *at(-50 * time.Hour), State: "cycling", Trigger: "manual", Detail: "switching the outlet off", Next: "power returns"},
+				{Kind: event.Recovered, Time: *at(-49 * time.Hour), State: "up", Detail: "answers again after the power cycle"},
+			}},
+		{Name: "NAS", State: "held", Mode: "alert", Probe: "tcp", Target: "nas:445", Plug: "p", Held: "guard: no guard target answers",
+			ConsecutiveFailures: 4, NextScheduledReboot: at(72 * time.Hour),
+			LastProbe: &collector.ProbeStatus{Time: *at(-25 * time.Hour), Success: true, DurationSeconds: 0.0042},
+			Reading:   &event.Reading{RelayOn: false}},
+		{Name: "Weather", State: "gave_up", Mode: "monitor", Probe: "icmp", Target: "weather"},
+		{Name: "Odd", State: "something new", Mode: "auto", Probe: "tcp", Target: "odd:1", Plug: "p"},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/devices", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, devicesResponse{Devices: src.Snapshot()})
+	})
+	mux.Handle("/", statuspage.New(statuspage.Options{Source: src}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	// Each device's cells, summary and events, as text.
+	const rendered = `JSON.stringify([...document.querySelectorAll('#devices tr.device')].map((row) => {
+		const norm = (e) => e.textContent.replace(/\s+/g, ' ').trim();
+		const events = row.nextElementSibling;
+		return [...row.querySelectorAll('th, td:not(.c-action)')].map(norm)
+			.concat([norm(events.querySelector('summary'))], [...events.querySelectorAll('li')].map(norm),
+				[...row.querySelectorAll('.state')].map((s) => s.className));
+	}))`
+	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	server := b.js(rendered)
+	if n := b.js(`String([...document.querySelectorAll('button.cycle')].filter((b) => b.offsetParent).length)`); n != "0" {
+		t.Errorf("without JavaScript %s Cycle now buttons show, which could do nothing", n)
+	}
+	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL + "/"))
+	b.waitRefreshed()
+	script := b.js(rendered)
+	if server != script {
+		t.Errorf("the script renders the rows differently from the server:\nserver: %s\nscript: %s", server, script)
+	}
+	for _, want := range []string{"boot window ends in 1d 5h", "failed · 1.3 s", "relay on · 3.1 W", "4.2 ms", "in 2d 23h", "state state-unknown"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the rows lack %q: %s", want, script)
+		}
+	}
 	if _, exceptions := b.seen(); len(exceptions) > 0 {
 		t.Errorf("JavaScript exceptions: %q", exceptions)
 	}

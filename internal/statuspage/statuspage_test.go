@@ -190,7 +190,7 @@ func TestStatusPageListsDevicesAndStates(t *testing.T) {
 		{"Router", "c-failures", "0"},
 		{"Router", "c-cycle", "1h 30m ago 1 in window"},
 		{"Router", "c-next", "in 3h 5m"},
-		{"Router", "c-plug", "desk-plug relay on · 4.2 W"},
+		{"Router", "c-plug", "desk-plug relay on · 4.3 W"},
 		{"NAS", "c-state", "failing"},
 		{"NAS", "c-probe", "failed · 5.0 s connection refused 2s ago"},
 		{"NAS", "c-failures", "2"},
@@ -295,6 +295,10 @@ func TestStatusPageCycleButtons(t *testing.T) {
 		}
 		if text(b) != "Cycle now" {
 			t.Errorf("%s: button text %q", name, text(b))
+		}
+		// Without JavaScript the button could do nothing: the script shows it.
+		if _, hidden := attr(b, "hidden"); !hidden {
+			t.Errorf("%s: the button shows before the script runs", name)
 		}
 	}
 	for name, tr := range rows {
@@ -464,7 +468,7 @@ func TestRelativeTimesAndLatency(t *testing.T) {
 			t.Errorf("relTime(now-%s) = %q, want %q", c.d, got, c.want)
 		}
 	}
-	for secs, want := range map[float64]string{0.0004: "0.4 ms", 0.0125: "13 ms", 0.9994: "999 ms", 1: "1.0 s", 5.04: "5.0 s"} {
+	for secs, want := range map[float64]string{0.0004: "0.4 ms", 0.00125: "1.3 ms", 0.0125: "13 ms", 0.9994: "999 ms", 1: "1.0 s", 1.25: "1.3 s", 5.04: "5.0 s"} {
 		if got := latency(secs); got != want {
 			t.Errorf("latency(%v) = %q, want %q", secs, got, want)
 		}

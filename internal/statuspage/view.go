@@ -173,11 +173,18 @@ func span(secs int64) string {
 func latency(secs float64) string {
 	switch {
 	case secs < 0.01: // loopback and LAN answers take well under a millisecond
-		return fmt.Sprintf("%.1f ms", secs*1000)
+		return fixed1(secs*1000) + " ms"
 	case secs < 1:
-		return fmt.Sprintf("%d ms", int64(math.Round(secs*1000)))
+		return fmt.Sprintf("%d ms", int64(math.Floor(secs*1000+0.5)))
 	}
-	return fmt.Sprintf("%.1f s", secs)
+	return fixed1(secs) + " s"
+}
+
+// fixed1 formats x with one decimal, rounding halves up as the script's
+// Math.round does (fmt rounds them to even: 1.25 would read 1.2 here and 1.3
+// after the first refresh).
+func fixed1(x float64) string {
+	return fmt.Sprintf("%.1f", math.Floor(x*10+0.5)/10)
 }
 
 func readingText(r *event.Reading) string {
@@ -187,7 +194,7 @@ func readingText(r *event.Reading) string {
 	case !r.Metered:
 		return relayText(r.RelayOn)
 	}
-	return fmt.Sprintf("%s · %.1f W", relayText(r.RelayOn), r.Watts)
+	return relayText(r.RelayOn) + " · " + fixed1(r.Watts) + " W"
 }
 
 func relayText(on bool) string {

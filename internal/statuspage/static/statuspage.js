@@ -61,17 +61,21 @@
   }
 
   function latency(secs) {
-    if (secs < 0.01) return (secs * 1000).toFixed(1) + ' ms';
-    if (secs < 1) return Math.round(secs * 1000) + ' ms';
-    return secs.toFixed(1) + ' s';
+    if (secs < 0.01) return fixed1(secs * 1000) + ' ms';
+    if (secs < 1) return Math.floor(secs * 1000 + 0.5) + ' ms';
+    return fixed1(secs) + ' s';
   }
+
+  // fixed1 rounds halves up, as view.go does (toFixed alone rounds the
+  // exact binary value: 1.15 would read 1.1 here and 1.2 there).
+  function fixed1(x) { return (Math.floor(x * 10 + 0.5) / 10).toFixed(1); }
 
   function relayText(on) { return on ? 'relay on' : 'relay off'; }
 
   function readingText(r) {
     if (!r) return 'no reading';
     if (!r.metered) return relayText(r.relay_on);
-    return relayText(r.relay_on) + ' · ' + r.power_watts.toFixed(1) + ' W';
+    return relayText(r.relay_on) + ' · ' + fixed1(r.power_watts) + ' W';
   }
 
   function stateText(s) { return (s || '').replaceAll('_', ' '); }
@@ -271,9 +275,14 @@
         case resp.status === 409 && body && body.status === 'already_cycling':
           setOutcome(out, 'bad', 'Already cycling: ' + said);
           break;
-        case resp.status === 401 || resp.status === 403:
-          setOutcome(out, 'bad', 'This action needs authentication: ' + said);
+        case resp.status === 401 || resp.status === 403: {
+          let why = 'This action needs authentication: ' + said.replace(/^actions? needs? authentication:\s*/i, '');
+          if (resp.status === 401) {
+            why += '. A browser cannot send the webhook bearer token: give people basic auth in --web.config.file.';
+          }
+          setOutcome(out, 'bad', why);
           break;
+        }
         default:
           setOutcome(out, 'bad', 'Not cycled (HTTP ' + resp.status + '): ' + said);
       }
