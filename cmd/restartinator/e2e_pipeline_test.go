@@ -162,6 +162,11 @@ scrape_configs:
 	p.start("prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
 
+	t.Cleanup(func() { // runs before the processes are killed
+		if t.Failed() {
+			p.logPrometheusHealth(promURL)
+		}
+	})
 	p.until("Alertmanager to be ready", func() bool { return httpOK(amURL + "/-/ready") })
 	p.until("Prometheus to be ready", func() bool { return httpOK(promURL + "/-/ready") })
 	p.until("Prometheus to load the mixin's RestartinatorDeviceDown", func() bool {
@@ -200,33 +205,31 @@ scrape_configs:
 		requests   = `restartinator_webhook_requests_total{status="200"}`
 		refused    = `restartinator_webhook_requests_total{status="401"}`
 		restartUp  = `restartinator_device_up{device="cam"}`
-		wantRepeat = 2 // notifications after the one that cycled
+		wantRepeat = 3 // notifications after the one that cycled
 	)
 
 	pw.hang()
 	p.mark("device hung")
 	var activeAt string
+	resets := 0 // pending alerts that went away: scrapes missed under load
 	p.until("Prometheus to fire RestartinatorDeviceDown{device=\"cam\"}", func() bool {
 		a := activeAlert(promURL, "cam")
-		if a != nil && a.State == "firing" {
+		switch {
+		case a == nil && activeAt != "":
+			resets++
+			activeAt = ""
+		case a != nil && a.State == "firing":
 			activeAt = a.ActiveAt
 			return true
+		case a != nil:
+			activeAt = a.ActiveAt
 		}
 		return false
 	})
-	p.mark("alert firing in Prometheus")
+	p.mark(fmt.Sprintf("alert firing in Prometheus (pending restarted %d times)", resets))
 	p.until("Alertmanager to list the alert as active", func() bool {
-		var alerts []struct {
-			Labels map[string]string `json:"labels"`
-			Status struct {
-				State string `json:"state"`
-			} `json:"status"`
-		}
-		q := url.Values{"filter": {`alertname="RestartinatorDeviceDown"`, `device="cam"`}}
-		if getJSON(amURL+"/api/v2/alerts?"+q.Encode(), &alerts) != nil {
-			return false
-		}
-		return len(alerts) == 1 && alerts[0].Status.State == "active"
+		a := amAlerts(amURL, "cam")
+		return len(a) == 1 && a[0].Status.State == "active"
 	})
 	p.mark("alert active in Alertmanager")
 	p.until("the webhook to cycle the plug (relay off, then on again)", func() bool {
@@ -257,6 +260,11 @@ scrape_configs:
 		return getJSON(promURL+"/api/v1/alerts", &alerts) == nil && alerts.find("cam") == nil
 	})
 	p.mark("alert resolved in Prometheus")
+	p.until("Alertmanager to drop the resolved alert", func() bool {
+		a := amAlerts(amURL, "cam")
+		return a != nil && len(a) == 0
+	})
+	p.mark("alert resolved in Alertmanager")
 
 	s := pw.snapshot()
 	if got := metricValue(t, addr, cycles); got != 1 || s.offs != 1 || !s.on {
@@ -359,6 +367,24 @@ func (p *pipeline) until(what string, cond func() bool) {
 	}
 }
 
+// logPrometheusHealth logs how Prometheus scraped restartinator, to tell a
+// slow machine (failed scrapes reset a pending alert) from a broken pipeline.
+func (p *pipeline) logPrometheusHealth(promURL string) {
+	var b bytes.Buffer
+	for _, q := range []string{
+		`count_over_time(up{job="restartinator"}[10m])`,
+		`sum_over_time(up{job="restartinator"}[10m])`,
+		`max_over_time(scrape_duration_seconds{job="restartinator"}[10m])`,
+		`changes(restartinator_device_up{job="restartinator",device="cam"}[10m])`,
+		`count_over_time(restartinator_device_up{job="restartinator",device="cam"}[10m])`,
+		`ALERTS{alertname="RestartinatorDeviceDown"}`,
+	} {
+		v, ok := promQuery(promURL, q)
+		fmt.Fprintf(&b, "  %s = %g (%v)\n", q, v, ok)
+	}
+	p.t.Logf("Prometheus on restartinator:\n%s", b.String())
+}
+
 // logMatch waits for re in pr's output and returns its first group.
 func (p *pipeline) logMatch(pr *proc, re *regexp.Regexp) string {
 	p.t.Helper()
@@ -408,8 +434,8 @@ type powerState struct {
 
 func (d *poweredDevice) hang() {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.st.hung = true
-	d.mu.Unlock()
 	d.dev.SetUp(false)
 }
 
@@ -459,9 +485,8 @@ func (d *poweredDevice) follow(ctx context.Context) {
 			d.st.hung = false // power off clears the hang
 		}
 		booting := d.st.offs > 0 && !closed(d.booted)
-		up := on && !d.st.hung && !booting
+		d.dev.SetUp(on && !d.st.hung && !booting)
 		d.mu.Unlock()
-		d.dev.SetUp(up)
 	}
 }
 
@@ -533,6 +558,24 @@ type promAlerts struct {
 	Data struct {
 		Alerts []promAlert `json:"alerts"`
 	} `json:"data"`
+}
+
+type amAlert struct {
+	Labels map[string]string `json:"labels"`
+	Status struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+// amAlerts lists Alertmanager's current RestartinatorDeviceDown alerts for
+// device (resolved ones are not current); nil when the poll failed.
+func amAlerts(base, device string) []amAlert {
+	alerts := []amAlert{}
+	q := url.Values{"filter": {`alertname="RestartinatorDeviceDown"`, fmt.Sprintf("device=%q", device)}}
+	if getJSON(base+"/api/v2/alerts?"+q.Encode(), &alerts) != nil {
+		return nil
+	}
+	return alerts
 }
 
 // activeAlert is RestartinatorDeviceDown for device in Prometheus'
