@@ -19,19 +19,23 @@ import (
 
 // engineRow is one process probing n listeners at one rate for the window.
 type engineRow struct {
-	Case      engineCase
-	Who       string
-	CPU       float64 // CPU-seconds in the window
-	Sched     schedule
-	RSSKB     uint64 // at the end of the window
-	HWMKB     uint64 // peak since start
-	Threads   int
-	Failures  int64
-	Counter   float64 // restartinator_probes_total{type="tcp"} at the end
-	Accepts   int     // listener accepts since start, read with Counter
-	Startup   time.Duration
-	Command   string
-	Available bool
+	Case     engineCase
+	Who      string
+	CPU      float64 // CPU-seconds in the window
+	Sched    schedule
+	RSSKB    uint64 // at the end of the window
+	HWMKB    uint64 // peak since start
+	Threads  int
+	Failures int64
+	Counter  float64 // restartinator_probes_total{type="tcp"} at the end
+	// Listener accepts since start, read just before and after the scrape
+	// that read Counter.
+	AcceptsBefore, AcceptsAfter int
+	// From the Go collector, after the window.
+	StackInuse, HeapInuse, Goroutines float64
+	Startup                           time.Duration
+	Command                           string
+	Available                         bool
 }
 
 func (r engineRow) cpuPer1000() float64 {
@@ -133,10 +137,15 @@ func engineRestartinator(b binaries, c engineCase, scrape bool) (engineRow, []sc
 	row.RSSKB, row.HWMKB, row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
 	row.Sched = f.schedule(c.N, c.Interval, from, to)
 	// After the window, so the scrape's own cost stays out of it.
+	row.AcceptsBefore = f.total()
 	body, _, err := scrapeOnce(addr, false)
+	row.AcceptsAfter = f.total()
+	row.Counter = -1
 	if err == nil {
-		row.Accepts = f.total()
 		row.Counter = metricValue(body, `restartinator_probes_total{type="tcp"}`)
+		row.StackInuse = metricValue(body, "go_memstats_stack_inuse_bytes")
+		row.HeapInuse = metricValue(body, "go_memstats_heap_inuse_bytes")
+		row.Goroutines = metricValue(body, "go_goroutines")
 	}
 	var scrapes []scrapeRow
 	if scrape {

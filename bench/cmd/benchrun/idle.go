@@ -22,6 +22,7 @@ type idleProc struct {
 	who string
 	p   *proc
 	s0  procStat
+	ns0 uint64
 }
 
 type idleRow struct {
@@ -71,6 +72,7 @@ func startIdle(b binaries) *idleRun {
 	time.Sleep(3 * time.Second)
 	for i := range ir.procs {
 		ir.procs[i].s0 = mustStat(ir.procs[i].p)
+		ir.procs[i].ns0 = schedNs(ir.procs[i].p.pid)
 	}
 	return ir
 }
@@ -82,9 +84,13 @@ func (ir *idleRun) finish() *idleResult {
 	}
 	res := &idleResult{cfg: ir.cfg}
 	for _, ip := range ir.procs {
-		s1 := mustStat(ip.p)
+		s1, ns1 := mustStat(ip.p), schedNs(ip.p.pid)
 		w := s1.at.Sub(ip.s0.at)
 		cpu := s1.cpuSeconds() - ip.s0.cpuSeconds()
+		// The ticks are 10 ms: an idle process may show none in minutes.
+		if ns1 > ip.ns0 {
+			cpu = max(cpu, float64(ns1-ip.ns0)/1e9)
+		}
 		res.rows = append(res.rows, idleRow{Who: ip.who, Window: w, RSSKB: s1.rssKB, HWMKB: s1.hwmKB,
 			CPU: cpu, CPUPerHour: cpu / w.Hours()})
 		ip.p.stop()

@@ -30,6 +30,13 @@ type aim struct {
 
 func verdict(ok bool) *bool { return &ok }
 
+func mbf(bytes float64) string {
+	if bytes < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f MB", bytes/(1<<20))
+}
+
 func mb(kb uint64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -180,8 +187,8 @@ func (r *report) aims() []aim {
 	if r.idle != nil && len(r.idle.rows) > 0 {
 		ir := r.idle.rows[0]
 		out = append(out, aim{"idle RSS under 25 MB with 10 devices",
-			fmt.Sprintf("%s (peak %s); %.2f CPU-s per hour; binary %.1f MB (%.1f MB with -trimpath -ldflags='-s -w')",
-				mb(ir.RSSKB), mb(ir.HWMKB), ir.CPUPerHour, float64(r.bins.sizeDefault)/1e6, float64(r.bins.sizeStripped)/1e6),
+			fmt.Sprintf("%s (peak %s); %.2f CPU-s per hour; binary %.1f MB (%s with -trimpath -ldflags='-s -w')",
+				mb(ir.RSSKB), mb(ir.HWMKB), ir.CPUPerHour, float64(r.bins.sizeDefault)/1e6, strippedSize(r.bins)),
 			verdict(ir.RSSKB < 25*1024)})
 	}
 	if r.detect != nil {
@@ -256,8 +263,11 @@ func (r *report) engineSection(bp *strings.Builder) {
 	w("\n")
 	for _, row := range r.engine.rows {
 		if row.Who == whoRestartinator && row.Counter >= 0 {
-			w("- %s: restartinator started (config loaded, `/-/ready`) in %s; `restartinator_probes_total{type=\"tcp\"}` read %.0f after the window, the listeners had counted %d accepts by then; %d OS threads.\n",
-				caseName(row.Case), row.Startup.Round(time.Millisecond), row.Counter, row.Accepts, row.Threads)
+			w("- %s: restartinator was ready (config loaded, `/-/ready`) %s after its start; after the window `restartinator_probes_total{type=\"tcp\"}` read %.0f "+
+				"while the listeners counted %d to %d accepts (before and after that scrape); %.0f goroutines, %d OS threads; "+
+				"Go heap in use %s, goroutine stacks in use %s.\n",
+				caseName(row.Case), row.Startup.Round(time.Millisecond), row.Counter, row.AcceptsBefore, row.AcceptsAfter,
+				row.Goroutines, row.Threads, mbf(row.HeapInuse), mbf(row.StackInuse))
 		}
 	}
 	w("\nCommands (ports vary per run):\n\n")
@@ -335,7 +345,7 @@ func (r *report) webhookSection(bp *strings.Builder) {
 	}
 	w("\nCommands:\n\n")
 	for _, c := range wh.commands {
-		w("- `%s`\n", c)
+		w("- %s\n", c)
 	}
 	if r.bins.amExecutor == "" {
 		w("- prometheus-am-executor: %s.\n", r.bins.amExecutorNote)
@@ -352,8 +362,9 @@ func (r *report) idleSection(bp *strings.Builder) {
 	for _, row := range r.idle.rows {
 		w("| %s | %s | %s | %s | %.2f | %.2f |\n", row.Who, row.Window.Round(time.Second), mb(row.RSSKB), mb(row.HWMKB), row.CPU, row.CPUPerHour)
 	}
-	w("\nrestartinator made %d probes in the idle run. Binary: %d bytes as `go build` makes it (`make build`), %d bytes with `-trimpath -ldflags='-s -w'`.\n\n",
-		r.idle.rows[0].Probes, r.bins.sizeDefault, r.bins.sizeStripped)
+	w("\nCPU is the larger of the /proc/PID/stat ticks and the sum of the live threads' `schedstat` (ns). restartinator made %d probes in the idle run. "+
+		"Binary: %d bytes as `go build` makes it (`make build`), %s with `-trimpath -ldflags='-s -w'`.\n\n",
+		r.idle.rows[0].Probes, r.bins.sizeDefault, strippedSize(r.bins))
 	w("Config:\n\n```yaml\n%s```\n\n", strings.ReplaceAll(r.idle.cfg, opt.work, "DIR"))
 }
 
@@ -388,4 +399,11 @@ func (r *report) detectSection(bp *strings.Builder) {
 		w("| %s | %.3f s | %s | %+.0f ms | %s |\n", t.Device, t.Latency.Seconds(), t.Kind.Expected, msf(t.Overshoot), seen)
 	}
 	w("\nConfig:\n\n```yaml\n%s```\n\n", strings.ReplaceAll(r.detect.cfg, opt.work, "DIR"))
+}
+
+func strippedSize(b binaries) string {
+	if b.sizeStripped == 0 {
+		return "not built (-restartinator given)"
+	}
+	return fmt.Sprintf("%.1f MB", float64(b.sizeStripped)/1e6)
 }

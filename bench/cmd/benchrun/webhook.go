@@ -113,8 +113,8 @@ func runWebhook(b binaries) *webhookResult {
 	waitHTTP(mp, "http://"+maddr+"/-/ready", 30*time.Second)
 	recv := []receiver{{whoRestartinator, rp, "http://" + raddr + "/webhook"}, {whoMinimal, mp, "http://" + maddr + "/webhook"}}
 	res.commands = append(res.commands,
-		fmt.Sprintf("restartinator --config.file=restartinator.yml --web.listen-address=%s --log.level=warn (config: `webhook: {}`, no routes, one monitor device)", raddr),
-		fmt.Sprintf("benchrun minimal-webhook -listen %s (json.NewDecoder(r.Body).Decode(&template.Data{}), then 200)", maddr))
+		fmt.Sprintf("`restartinator --config.file=restartinator.yml --web.listen-address=%s --log.level=warn` (config: `webhook: {}`, no routes, one monitor device)", raddr),
+		fmt.Sprintf("`benchrun minimal-webhook -listen %s` (`json.NewDecoder(r.Body).Decode(&template.Data{})`, then 200)", maddr))
 	if b.amExecutor != "" {
 		adir := filepath.Join(opt.work, "webhook-am-executor")
 		_ = os.MkdirAll(adir, 0o755)
@@ -128,7 +128,7 @@ func runWebhook(b binaries) *webhookResult {
 		defer ap.stop()
 		waitTCP(ap, aaddr, 30*time.Second)
 		recv = append(recv, receiver{whoAMExecutor, ap, "http://" + aaddr + "/"})
-		res.commands = append(res.commands, fmt.Sprintf("prometheus-am-executor -f am-executor.yml (listen %s; one command that matches no alert)", aaddr))
+		res.commands = append(res.commands, fmt.Sprintf("`prometheus-am-executor -f am-executor.yml` (listen %s; one command that matches no alert)", aaddr))
 	}
 	for _, n := range []int{1, 100} {
 		body := webhookPayload(n)
