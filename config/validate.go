@@ -211,10 +211,13 @@ func (c *Config) expandPlugHost(d *DeviceConfig, plugs map[string]*PlugConfig) e
 	host, port := d.PlugHost, 0
 	if h, p, err := net.SplitHostPort(d.PlugHost); err == nil {
 		n, err := strconv.Atoi(p)
-		if err != nil {
+		if err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("device %q: plug_host %q has a bad port", d.Name, d.PlugHost)
 		}
 		host, port = h, n
+	}
+	if strings.TrimSpace(host) == "" {
+		return fmt.Errorf("device %q: plug_host %q names no host", d.Name, d.PlugHost)
 	}
 	if p := plugs[d.PlugHost]; p != nil {
 		if p.Host != host || p.Port != port {
