@@ -29,7 +29,7 @@ import (
 func connectLoop(args []string) {
 	fs := flag.NewFlagSet("connectloop", flag.ExitOnError)
 	portsFile := fs.String("ports-file", "", "file with one port per line")
-	rate := fs.Float64("rate", 100, "connects per second")
+	rate := fs.Float64("rate", 100, "connects per second; 0: as fast as one goroutine goes")
 	workers := fs.Int("workers", 4, "goroutines")
 	maxDur := fs.Duration("max-duration", 10*time.Minute, "stop after this long even if nobody says so")
 	_ = fs.Parse(args)
@@ -49,7 +49,7 @@ func connectLoop(args []string) {
 	ctx, cancel2 := context.WithTimeout(ctx, *maxDur)
 	defer cancel2()
 	var failures atomic.Int64
-	n := pace(ctx, *rate, *workers, func(i int64) {
+	connect := func(i int64) {
 		c, err := net.DialTimeout("tcp", targets[i%int64(len(targets))], time.Second)
 		if err != nil {
 			failures.Add(1)
@@ -57,7 +57,15 @@ func connectLoop(args []string) {
 		}
 		_ = c.(*net.TCPConn).SetLinger(0)
 		_ = c.Close()
-	})
+	}
+	var n int64
+	if *rate > 0 {
+		n = pace(ctx, *rate, *workers, connect)
+	} else { // as fast as it goes, one connect after the other
+		for ; ctx.Err() == nil; n++ {
+			connect(n)
+		}
+	}
 	fmt.Printf("connects %d failures %d\n", n, failures.Load())
 }
 

@@ -48,6 +48,8 @@ func (r engineRow) cpuPer1000() float64 {
 type engineResult struct {
 	rows    []engineRow
 	scrapes []scrapeRow
+	// The bare loop unpaced, one goroutine: the reference figure.
+	bareMax engineRow
 }
 
 const (
@@ -58,6 +60,10 @@ const (
 
 func runEngine(b binaries) *engineResult {
 	res := &engineResult{}
+	if want("engine") {
+		logf("probe engine: bare connect loop as fast as it goes")
+		res.bareMax = engineBareRate(b, engineCase{N: 1000, Interval: time.Second}, 0)
+	}
 	for _, c := range opt.engineCases {
 		scrape := want("metrics") && c.N == 10000
 		if !want("engine") {
@@ -161,6 +167,12 @@ func engineRestartinator(b binaries, c engineCase, scrape bool) (engineRow, []sc
 }
 
 func engineBare(b binaries, c engineCase) engineRow {
+	return engineBareRate(b, c, float64(c.N)/c.Interval.Seconds())
+}
+
+// engineBareRate runs the bare loop at rate connects/s, or unpaced with one
+// goroutine when rate is 0.
+func engineBareRate(b binaries, c engineCase, rate float64) engineRow {
 	f, err := newFarm(c.N)
 	if err != nil {
 		fatalf("%v", err)
@@ -174,7 +186,6 @@ func engineBare(b binaries, c engineCase) engineRow {
 	}
 	portsFile := filepath.Join(dir, "ports")
 	_ = os.WriteFile(portsFile, []byte(ports.String()), 0o644)
-	rate := float64(c.N) / c.Interval.Seconds()
 	args := []string{b.self, "connectloop", "-ports-file", portsFile, "-rate", strconv.FormatFloat(rate, 'f', -1, 64),
 		"-workers", "4", "-max-duration", (warmup(c) + opt.duration + time.Minute).String()}
 	p, err := startProc("connectloop", dir, filepath.Join(dir, "log"), nil, args...)
@@ -184,6 +195,9 @@ func engineBare(b binaries, c engineCase) engineRow {
 	defer p.stop()
 	row := engineRow{Case: c, Who: whoBare, Available: true,
 		Command: fmt.Sprintf("benchrun connectloop -rate %g -workers 4 (net.DialTimeout, SetLinger(0), Close; round robin over the %d listeners)", rate, c.N)}
+	if rate == 0 {
+		row.Command = fmt.Sprintf("benchrun connectloop -rate 0 (one goroutine, one connect after the other, over %d listeners)", c.N)
+	}
 	// Every port has had its first connect after one interval.
 	time.Sleep(warmup(c))
 	from, s0 := f.now(), mustStat(p)
