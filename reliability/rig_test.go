@@ -235,10 +235,22 @@ func (r *rig) base() int {
 }
 
 // settle waits until every goroutine is parked on a fake-clock timer again:
-// the base timers, and two for each cycle in its off time.
+// the base timers, one for each cycle under way (its off wait, or the wait
+// before retrying to switch on; none while it talks to the plug) and one
+// for each flip-back armed in a plug.
 func (r *rig) settle() {
 	r.t.Helper()
-	r.waitPending(func() int { return r.base() + 2*int(r.active.Load()) })
+	r.waitPending(func() int { return r.base() + int(r.active.Load()) + r.flipBacksArmed() })
+}
+
+func (r *rig) flipBacksArmed() int {
+	n := 0
+	for _, s := range r.sims {
+		if s.Outlets()[0].Countdown {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *rig) waitPending(want func() int) {
