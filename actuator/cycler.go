@@ -285,7 +285,11 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 		// Power never went off: nothing boots.
 		c.release(r.key())
 		u.Phase = PhaseFailed
-		log.Error("power cycle failed before switching off", "err", err)
+		if rep.OnAttempts > 0 && !rep.SwitchedOn && !rep.FlipBackArmed {
+			log.Error("switching off reported an error and the outlet could not be switched on: it may be off; it is switched on at the next start", "err", err)
+		} else {
+			log.Error("power cycle failed before switching off", "err", err)
+		}
 	} else {
 		c.mu.Lock()
 		c.busy[r.key()] = busy{phase: PhaseBooting, until: now.Add(r.Boot)}
@@ -319,13 +323,19 @@ func (c *Cycler) cycle(r Request, log *slog.Logger) (SafeCycleReport, error) {
 	}
 	opt := c.opt.Safe
 	opt.Clock, opt.Logger = c.opt.Clock, log
+	wrote := false
 	opt.BeforeOff = func() error {
-		return c.opt.State.AddIntent(state.Intent{Plug: r.Plug, Outlet: r.Outlet, Devices: r.Devices, Trigger: r.Trigger, Started: c.opt.Clock.Now()})
+		err := c.opt.State.AddIntent(state.Intent{Plug: r.Plug, Outlet: r.Outlet, Devices: r.Devices, Trigger: r.Trigger, Started: c.opt.Clock.Now()})
+		wrote = err == nil
+		return err
 	}
 	rep, err := SafeCycle(c.ctx, p, r.Outlet, r.Off, opt)
-	// The intent stays only while we are unsure power is back: restoring
-	// failed and nothing else will switch it on.
-	if rep.SwitchedOn || !rep.SwitchedOff || rep.FlipBackArmed {
+	// The intent stays while we are unsure power is back: restoring failed
+	// and no flip-back timer will switch it on — also when switching off
+	// reported an error, as it may have happened with the answer lost. A
+	// cycle that never recorded its intent leaves the table alone: an older
+	// intent may wait there for the next start.
+	if wrote && (rep.SwitchedOn || rep.FlipBackArmed) {
 		if cerr := c.opt.State.ClearIntent(r.Plug, r.Outlet); cerr != nil {
 			log.Error("could not clear the cycle intent in the state file", "err", cerr)
 		}

@@ -389,3 +389,69 @@ func TestCyclerReconcile(t *testing.T) {
 		t.Fatalf("intents on disk = %+v", in)
 	}
 }
+
+// lostAnswer switches the outlet off but loses the answer, and the plug
+// drops off the network with it.
+type lostAnswer struct {
+	actuator.Plug
+	sim *kasasim.Plug
+}
+
+func (p lostAnswer) Switch(ctx context.Context, outlet string, on bool) error {
+	err := p.Plug.Switch(ctx, outlet, on)
+	if err == nil && !on {
+		p.sim.SetFault(kasasim.Unreachable)
+		return errors.New("the answer was lost")
+	}
+	return err
+}
+
+// When the outlet may be off with nothing to bring it back (no flip-back,
+// the switch-off's answer lost, switching on failing), the intent stays in
+// the state file so the next start switches the outlet on.
+func TestCyclerKeepsTheIntentWhileUnsure(t *testing.T) {
+	r := newCyclerRig(t, "HS100", nil)
+	r.sim.RefuseMethod("count_down.add_rule")
+	r.plugs["p"] = lostAnswer{r.plug, r.sim}
+	if err := r.cycler.Start(req("", "cam")); err != nil {
+		t.Fatal(err)
+	}
+	r.update(actuator.PhaseCycling)
+	r.clk.WaitForTimers(1) // the first switch-on failed; the retry waits
+	r.clk.Advance(time.Second)
+	u := r.update(actuator.PhaseFailed)
+	if u.Err == nil || u.Report.SwitchedOn || u.Report.FlipBackArmed || u.Report.OnAttempts != 2 {
+		t.Fatalf("update = %+v", u)
+	}
+	r.sim.SetFault(kasasim.NoFault)
+	if r.sim.On(0) {
+		t.Fatal("the outlet is on; this test needs it left off")
+	}
+	in := r.openState().Intents()
+	if len(in) != 1 || in[0].Plug != "p" {
+		t.Fatalf("intents on disk = %+v: the outlet is off and nothing will switch it on", in)
+	}
+	c := actuator.NewCycler(actuator.CyclerOptions{Plugs: plugMap{"p": r.plug}, State: r.openState(), Clock: r.clk, Logger: r.logger})
+	c.Reconcile(context.Background())
+	if !r.sim.On(0) {
+		t.Fatal("Reconcile left the outlet off")
+	}
+}
+
+// A cycle that never got as far as recording its intent leaves the intent
+// table alone: an intent a previous run left (its plug unreachable at
+// start-up) still waits for the next start.
+func TestCyclerFailedCycleKeepsOlderIntent(t *testing.T) {
+	r := newCyclerRig(t, "HS100", nil)
+	old := state.Intent{Plug: "p", Outlet: "", Devices: []string{"cam"}, Trigger: actuator.TriggerAuto, Started: t0.Add(-time.Hour)}
+	if err := r.store.AddIntent(old); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.SetFault(kasasim.Refuse)
+	if _, err := r.cycler.Cycle(req("", "cam")); err == nil {
+		t.Fatal("cycle through a refusing plug succeeded")
+	}
+	if in := r.openState().Intents(); len(in) != 1 || !in[0].Started.Equal(old.Started) {
+		t.Fatalf("intents = %+v", in)
+	}
+}
