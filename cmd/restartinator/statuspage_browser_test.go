@@ -306,6 +306,13 @@ func TestStatusPageBrowserRoutePrefix(t *testing.T) {
 	if n := b.js(`String(document.querySelectorAll('#devices tr.device').length)`); n != "5" {
 		t.Errorf("%s device rows, want 5", n)
 	}
+	// What did not change stays the same node, so a refresh keeps a text
+	// selection (an error message being copied).
+	b.js(`document.querySelector('#devices .c-name .sub').kept = true; ''`)
+	b.waitRefreshed()
+	if kept := b.js(`String(document.querySelector('#devices .c-name .sub').kept === true)`); kept != "true" {
+		t.Errorf("a refresh replaced text that had not changed")
+	}
 	if _, exceptions := b.seen(); len(exceptions) > 0 {
 		t.Errorf("JavaScript exceptions: %q", exceptions)
 	}

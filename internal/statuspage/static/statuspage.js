@@ -8,10 +8,11 @@
   'use strict';
 
   const refreshMs = (Number(document.body.dataset.refresh) || 3) * 1000;
-  // While a power cycle is under way, refresh faster so each step shows.
+  // While an outlet is off, and just after a click, refresh faster so each
+  // step shows.
   const busyRefreshMs = 1000;
   let busyUntil = 0; // a cycle was just asked for: busy until then
-  let busy = false; // some device is cycling or booting
+  let busy = false; // some device is cycling
   const tbody = document.querySelector('#devices tbody');
   const rows = new Map(); // device name -> {main, events}
   const labels = ['Device', 'State', 'Last probe', 'Failures', 'Last cycle', 'Next scheduled reboot', 'Plug'];
@@ -32,9 +33,20 @@
     return e;
   }
 
-  // put replaces node's children, skipping the empty ones.
+  // put sets node's children, skipping the empty ones. Children that did
+  // not change stay in place, so a refresh leaves a text selection (an error
+  // to copy) alone.
   function put(node, ...children) {
-    node.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== ''));
+    const want = children.filter((c) => c !== null && c !== undefined && c !== '')
+      .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+    const have = Array.from(node.childNodes);
+    if (have.length !== want.length) {
+      node.replaceChildren(...want);
+      return;
+    }
+    want.forEach((w, i) => {
+      if (!have[i].isEqualNode(w)) have[i].replaceWith(w);
+    });
   }
 
   function sub(text, cls) {
@@ -177,7 +189,7 @@
       : 'off: cycles switch power');
 
     const devices = data.devices || [];
-    busy = devices.some((d) => d.state === 'cycling' || d.state === 'booting');
+    busy = devices.some((d) => d.state === 'cycling');
     const seen = new Set();
     for (const d of devices) {
       seen.add(d.name);
