@@ -40,6 +40,7 @@ type rig struct {
 	cycler *actuator.Cycler
 	sup    *collector.Supervisor
 	log    *logBuffer
+	logger *slog.Logger
 
 	mu      sync.Mutex
 	events  []event.Event
@@ -47,6 +48,9 @@ type rig struct {
 	// active is the number of cycles between their cycling and booting
 	// updates: each holds two timers (its off wait, the plug's flip-back).
 	active atomic.Int64
+	// inCycle: devices between their cycling and their last update.
+	inCycle       map[string]bool
+	maxConcurrent int
 	// onUpdate runs in the Cycler's listener before the supervisor hears.
 	onUpdate func(actuator.Update)
 	// forward also gets every event (a mailer).
@@ -125,6 +129,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	r := &rig{t: t, clk: clock.NewFake(t0), sims: map[string]*kasasim.Plug{}, farm: newDeviceFarm(t), log: &logBuffer{}}
 	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r.logger = logger
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", r.log)
@@ -155,6 +160,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Fatalf("%v\n%s", err, y.String())
 	}
 	r.guard = len(cfg.Global.Guard.Targets) > 0
+	r.maxConcurrent = cfg.Global.MaxConcurrentCycles
+	r.inCycle = map[string]bool{}
 	st, err := state.Open(filepath.Join(t.TempDir(), "state.json"), logger)
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +195,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 				r.active.Add(-1)
 			}
 			r.mu.Lock()
+			for _, d := range u.Request.Devices {
+				r.inCycle[d] = u.Phase == actuator.PhaseCycling
+			}
 			r.updates = append(r.updates, u)
 			f := r.onUpdate
 			r.mu.Unlock()
@@ -238,9 +248,35 @@ func (r *rig) base() int {
 // the base timers, one for each cycle under way (its off wait, or the wait
 // before retrying to switch on; none while it talks to the plug) and one
 // for each flip-back armed in a plug.
+//
+// A cycle the supervisor has asked for but whose goroutine has not started
+// yet (no cycling update) is not settled either, unless it waits for a free
+// slot of max_concurrent_cycles: otherwise the next Advance would pass
+// under it and it would start late by the fake clock.
 func (r *rig) settle() {
 	r.t.Helper()
-	r.waitPending(func() int { return r.base() + int(r.active.Load()) + r.flipBacksArmed() })
+	r.waitPending(func() int {
+		if r.starting() {
+			return -1
+		}
+		return r.base() + int(r.active.Load()) + r.flipBacksArmed()
+	})
+}
+
+// starting reports whether a reserved outlet's cycle has yet to start
+// while a slot is free.
+func (r *rig) starting() bool {
+	if int(r.active.Load()) >= r.maxConcurrent {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, name := range r.names {
+		if phase, busy := r.cycler.Busy("p"+name, ""); busy && phase == actuator.PhaseCycling && !r.inCycle[name] {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *rig) flipBacksArmed() int {
@@ -256,11 +292,16 @@ func (r *rig) flipBacksArmed() int {
 func (r *rig) waitPending(want func() int) {
 	r.t.Helper()
 	deadline := time.Now().Add(bound)
-	for r.clk.Pending() != want() {
+	for {
+		// The base timers come first and cost nothing to count; want()
+		// asks every plug and outlet.
+		if p := r.clk.Pending(); p >= r.base() && p == want() {
+			return
+		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("%d fake-clock timers pending, want %d, within %s", r.clk.Pending(), want(), bound)
 		}
-		time.Sleep(50 * time.Microsecond)
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
