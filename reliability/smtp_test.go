@@ -3,6 +3,8 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -60,7 +62,12 @@ func TestSMTPDownFiveMinutes(t *testing.T) {
 	srv := smtptest.NewServer(t, smtptest.Options{Mode: smtptest.Plain})
 	mclk := clock.NewFake(t0)
 	cfg := config.DefaultEmail
-	cfg.SMTPHost = srv.Addr
+	// The mailer reaches the server through a proxy on a port outside the
+	// ephemeral range, and the outage is the proxy's: the server's own
+	// port (ephemeral) may be taken by a probe's source port while it is
+	// closed, and could then not be reopened.
+	px := newTCPProxy(t, srv.Addr)
+	cfg.SMTPHost = px.addr
 	cfg.StartTLS = config.StartTLSOff
 	cfg.EmailFrom = "Restartinator <no-reply@example.com>"
 	cfg.EmailTo = config.StringList{"ops@example.com"}
@@ -99,7 +106,7 @@ func TestSMTPDownFiveMinutes(t *testing.T) {
 		}
 	}
 
-	srv.Stop()
+	px.stop()
 	outageAt := r.clk.Now()
 	for elapsed := time.Duration(0); elapsed < outage; elapsed += time.Second {
 		if i := int(elapsed / stagger); elapsed%stagger == 0 && i < devices {
@@ -110,7 +117,7 @@ func TestSMTPDownFiveMinutes(t *testing.T) {
 	during := len(r.allEvents())
 	queued := queueLength(t, mailer)
 	received := len(srv.Received())
-	srv.Start()
+	px.start()
 	backAt := r.clk.Now()
 
 	// Deliver: the next retry comes after the backoff (at most 5 minutes).
@@ -201,6 +208,89 @@ func TestSMTPDownFiveMinutes(t *testing.T) {
 		backAt.Sub(t0), len(want), delivered, len(mails), lost, twice, len(mails)-len(ids))
 	report(t, "cycles %d, each started the instant its device went offline, power back within cycle_time + %s (the 1s step); Notify held its caller %s at worst over %d calls; %s real time",
 		len(cyc), worstLate, worst.Round(time.Microsecond), calls, time.Since(began).Round(time.Millisecond))
+}
+
+// tcpProxy forwards a loopback port outside the ephemeral range to target;
+// stop refuses connections and cuts those open, start serves again.
+type tcpProxy struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln := listenOutsideEphemeral(t)
+	p := &tcpProxy{t: t, addr: ln.Addr().String(), target: target, conns: map[net.Conn]bool{}}
+	p.serve(ln)
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+}
+
+func (p *tcpProxy) pipe(c net.Conn) {
+	u, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.ln == nil { // stopped meanwhile
+		p.mu.Unlock()
+		c.Close()
+		u.Close()
+		return
+	}
+	p.conns[c], p.conns[u] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(u, c); done <- struct{}{} }()
+	go func() { io.Copy(c, u); done <- struct{}{} }()
+	<-done
+	c.Close()
+	u.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, u)
+	p.mu.Unlock()
+}
+
+func (p *tcpProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *tcpProxy) start() {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy: listening again on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
 }
 
 func eventKey(device, kind string, nanos int64) string {
