@@ -230,6 +230,7 @@ func TestWebhookFlood(t *testing.T) {
 		rss int
 	}
 	samples := []sample{{0, rssStart}}
+	var warmHeap, warmGoroutines float64
 	rng := rand.New(rand.NewPCG(9, 11))
 	total := int(duration / (time.Second / rate))
 	late := 0
@@ -240,6 +241,9 @@ func TestWebhookFlood(t *testing.T) {
 			time.Sleep(d) // pacing the load, not waiting for a result
 		}
 		if now := time.Now(); now.After(nextSample) {
+			if len(samples) == 1 {
+				warmHeap, warmGoroutines = goStats(p)
+			}
 			samples = append(samples, sample{now.Sub(t0), p.rssKiB()})
 			nextSample = nextSample.Add(sampleIv)
 			if !p.alive() {
@@ -306,6 +310,11 @@ func TestWebhookFlood(t *testing.T) {
 		}
 	}
 	rssEnd := p.rssKiB()
+	endHeap, endGoroutines := goStats(p)
+	// Goroutines are the leak to fear: one per request left behind.
+	if endGoroutines > warmGoroutines+20 {
+		t.Errorf("goroutines grew from %v after warm-up to %v at the end", warmGoroutines, endGoroutines)
+	}
 	samples = append(samples, sample{time.Since(t0), rssEnd})
 
 	// Flat memory: after warm-up, the resident set may wobble but must not
@@ -350,6 +359,14 @@ func TestWebhookFlood(t *testing.T) {
 	for _, s := range samples {
 		rs = append(rs, fmt.Sprintf("%s:%dMiB", s.at.Round(time.Second), s.rss>>10))
 	}
+	report(t, "Go heap in use %.1f MiB after warm-up, %.1f MiB at the end; goroutines %v after warm-up, %v at the end",
+		warmHeap/(1<<20), endHeap/(1<<20), warmGoroutines, endGoroutines)
 	report(t, "RSS at start %d KiB, after warm-up %d KiB, peak %d KiB, at end %d KiB (race-detector build); samples %s",
 		rssStart, warm, peak, rssEnd, strings.Join(rs, " "))
+}
+
+// goStats reads the process's heap in use and goroutine count from /metrics.
+func goStats(p *proc) (heap, goroutines float64) {
+	_, body := do(http.MethodGet, p.url("/metrics"), "")
+	return metricIn(body, "go_memstats_heap_inuse_bytes"), metricIn(body, "go_goroutines")
 }
