@@ -133,7 +133,7 @@ func TestCyclerCycle(t *testing.T) {
 	if !cyc.Time.Equal(t0) {
 		t.Fatalf("cycling at %s", cyc.Time)
 	}
-	r.clk.WaitForTimers(2) // the plug's countdown and our off wait
+	waitTimers(t, r.clk, 2) // the plug's countdown and our off wait
 	if o := r.sim.Outlets()[0]; o.On || !o.Countdown {
 		t.Fatalf("during the off time: %+v", o)
 	}
@@ -206,7 +206,7 @@ func TestCyclerBootedAndOtherOutlets(t *testing.T) {
 		t.Fatalf("another outlet: %v", err)
 	}
 	r.update(actuator.PhaseCycling)
-	r.clk.WaitForTimers(4)
+	waitTimers(t, r.clk, 4)
 	if r.sim.On(0) || r.sim.On(1) || !r.sim.On(2) {
 		t.Fatalf("outlets during the off time: %+v", r.sim.Outlets())
 	}
@@ -239,7 +239,7 @@ func TestCyclerMaxConcurrent(t *testing.T) {
 		}
 	}
 	first := r.update(actuator.PhaseCycling)
-	r.clk.WaitForTimers(2)
+	waitTimers(t, r.clk, 2)
 	select {
 	case u := <-r.updates:
 		t.Fatalf("a second cycle ran at once: %+v", u)
@@ -254,7 +254,7 @@ func TestCyclerMaxConcurrent(t *testing.T) {
 	if second.Request.Outlet == first.Request.Outlet {
 		t.Fatalf("same outlet twice: %+v", second)
 	}
-	r.clk.WaitForTimers(2)
+	waitTimers(t, r.clk, 2)
 	r.clk.Advance(10 * time.Second)
 	r.update(actuator.PhaseBooting)
 }
@@ -328,7 +328,7 @@ func TestCyclerShutdownMidCycleRestoresPower(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.update(actuator.PhaseCycling)
-	r.clk.WaitForTimers(2)
+	waitTimers(t, r.clk, 2)
 	if r.sim.On(2) {
 		t.Fatal("not off")
 	}
@@ -417,7 +417,7 @@ func TestCyclerKeepsTheIntentWhileUnsure(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.update(actuator.PhaseCycling)
-	r.clk.WaitForTimers(1) // the first switch-on failed; the retry waits
+	waitTimers(t, r.clk, 1) // the first switch-on failed; the retry waits
 	r.clk.Advance(time.Second)
 	u := r.update(actuator.PhaseFailed)
 	if u.Err == nil || u.Report.SwitchedOn || u.Report.FlipBackArmed || u.Report.OnAttempts != 2 {
@@ -453,5 +453,17 @@ func TestCyclerFailedCycleKeepsOlderIntent(t *testing.T) {
 	}
 	if in := r.openState().Intents(); len(in) != 1 || !in[0].Started.Equal(old.Started) {
 		t.Fatalf("intents = %+v", in)
+	}
+}
+
+// waitTimers is clk.WaitForTimers(n), bounded.
+func waitTimers(t *testing.T, clk *clock.Fake, n int) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { clk.WaitForTimers(n); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(cyclerBound):
+		t.Fatalf("%d timers pending, want %d, within %s", clk.Pending(), n, cyclerBound)
 	}
 }

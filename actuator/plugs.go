@@ -52,12 +52,20 @@ type Plugs struct {
 	upDesc, relayDesc, wattsDesc, voltsDesc, ampsDesc, energyDesc, infoDesc *prometheus.Desc
 }
 
-// NewPlugs returns an empty registry; Apply fills it.
+// defaultPlugPoll is the poll interval when NewPlugs is given none.
+const defaultPlugPoll = 30 * time.Second
+
+// NewPlugs returns an empty registry; Apply fills it. Plugs are polled every
+// poll (30s if poll is not positive).
 func NewPlugs(ctx context.Context, factory PlugFactory, poll time.Duration, notifier event.Notifier, clk clock.Clock, logger *slog.Logger) *Plugs {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName("restartinator", "plug", name), help, labels, nil)
 	}
 	po := []string{"plug", "outlet"}
+	if poll <= 0 {
+		// Zero would poll every plug in a tight loop.
+		poll = defaultPlugPoll
+	}
 	return &Plugs{
 		factory: factory, notifier: notifier, clock: clk, logger: logger, interval: poll,
 		entries: map[string]*plugEntry{}, ctx: ctx,
@@ -84,6 +92,12 @@ func (p *Plugs) Apply(cfgs []config.PlugConfig) error {
 		}
 		drv, err := p.factory(c)
 		if err != nil {
+			// The running plugs stay; drivers built for this config go.
+			for name, e := range next {
+				if p.entries[name] != e {
+					e.plug.Close()
+				}
+			}
 			return fmt.Errorf("plug %q: %w", c.Name, err)
 		}
 		next[c.Name] = &plugEntry{cfg: c, plug: drv, up: true}
