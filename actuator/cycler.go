@@ -250,16 +250,19 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 	case sem <- struct{}{}:
 		defer func() { <-sem }()
 	case <-c.ctx.Done():
-		c.release(r.key())
 		u := Update{Request: r, Phase: PhaseFailed, Err: fmt.Errorf("shutting down: %w", c.ctx.Err()), Time: c.opt.Clock.Now()}
 		c.opt.Listener(u)
+		c.release(r.key())
 		return u
 	}
+	// The outlet is released only after the listener has heard the outcome:
+	// a request meanwhile is "already cycling", never decided on a state
+	// that does not know about this cycle yet.
 	if c.DryRun() {
-		c.release(r.key())
 		log.Info("dry run: would power-cycle the outlet now", "off_time", r.Off)
 		u := Update{Request: r, Phase: PhaseDryRun, Time: c.opt.Clock.Now()}
 		c.opt.Listener(u)
+		c.release(r.key())
 		return u
 	}
 
@@ -282,8 +285,7 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 		}
 	}
 	if !rep.SwitchedOff {
-		// Power never went off: nothing boots.
-		c.release(r.key())
+		// Power never went off: nothing boots; released after the listener.
 		u.Phase = PhaseFailed
 		if rep.OnAttempts > 0 && !rep.SwitchedOn && !rep.FlipBackArmed {
 			log.Error("switching off reported an error and the outlet could not be switched on: it may be off; it is switched on at the next start", "err", err)
@@ -311,6 +313,9 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 		}
 	}
 	c.opt.Listener(u)
+	if u.Phase == PhaseFailed {
+		c.release(r.key())
+	}
 	return u
 }
 

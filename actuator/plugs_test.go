@@ -222,9 +222,7 @@ restartinator_plug_up{plug="strip"} 1
 	if p := r.polled("meter"); p.Err != nil {
 		t.Fatalf("poll after the plug came back: %+v", p)
 	}
-	if !strings.Contains(r.log.String(), "plug answers again") {
-		t.Fatal("recovery not logged")
-	}
+	waitFor(t, "recovery logged", func() bool { return strings.Contains(r.log.String(), "plug answers again") })
 }
 
 // Apply keeps unchanged plugs (same driver, same poll rhythm), rebuilds

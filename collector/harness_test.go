@@ -498,12 +498,18 @@ func (h *harness) cycleThrough(revive ...string) (cycling, booting actuator.Upda
 }
 
 // tick advances the clock by step and waits until every timer that fired is
-// armed again, or a cycle started (its timers change the count).
+// armed again, or a cycle started (its timers change the count). Tests never
+// tick during an off wait: cycleThrough steps through that.
 func (h *harness) tick(step time.Duration) {
 	h.t.Helper()
-	h.clk.Advance(step)
 	cycles := len(h.updates)
-	h.waitUntil("timers re-armed after a tick", func() bool { return h.clk.Pending() == h.base() || len(h.updates) > cycles })
+	h.clk.Advance(step)
+	h.waitUntil("timers re-armed after a tick", func() bool {
+		phase, _ := h.cycler.Busy("p", "")
+		// A cycle decided in this tick holds the outlet "cycling" until
+		// its listener has run (a dry run: then it is released).
+		return h.clk.Pending() == h.base() && phase != actuator.PhaseCycling || len(h.updates) > cycles
+	})
 }
 
 // tickUntil ticks by step until cond holds, at most max times.
@@ -561,4 +567,12 @@ func waitGoroutine(t *testing.T, parts ...string) {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// outletBusy reports whether p's outlet is cycling or booting. The Cycler
+// reserves the outlet before a device's decision returns, so after a tick
+// this is exact, unlike the updates that follow from the Cycler's goroutine.
+func (h *harness) outletBusy() bool {
+	_, busy := h.cycler.Busy("p", "")
+	return busy
 }

@@ -111,7 +111,7 @@ func TestReloadRemovedStopsChangedStartsOver(t *testing.T) {
 	}
 	for range 60 {
 		h.tick(time.Second)
-		if len(h.updates) > 0 {
+		if h.outletBusy() {
 			break
 		}
 	}
