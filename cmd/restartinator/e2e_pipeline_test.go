@@ -194,9 +194,13 @@ scrape_configs:
 		return ok && v == 1
 	})
 	p.mark("device up in Prometheus")
-	if a := activeAlert(promURL, "cam"); a != nil {
-		t.Fatalf("RestartinatorDeviceDown is %s before the device hung", a.State)
-	}
+	p.until("Prometheus to list its alerts", func() bool {
+		a, ok := activeAlert(promURL, "cam")
+		if a != nil {
+			t.Fatalf("RestartinatorDeviceDown is %s before the device hung", a.State)
+		}
+		return ok
+	})
 
 	const (
 		cycles     = `restartinator_power_cycles_total{device="cam",trigger="webhook"}`
@@ -211,8 +215,9 @@ scrape_configs:
 	var activeAt string
 	resets := 0 // pending alerts that went away: scrapes missed under load
 	p.until("Prometheus to fire RestartinatorDeviceDown{device=\"cam\"}", func() bool {
-		a := activeAlert(promURL, "cam")
+		a, ok := activeAlert(promURL, "cam")
 		switch {
+		case !ok:
 		case a == nil && activeAt != "":
 			resets++
 			activeAt = ""
@@ -231,8 +236,11 @@ scrape_configs:
 	})
 	p.mark("alert active in Alertmanager")
 	p.until("the webhook to cycle the plug (relay off, then on again)", func() bool {
-		s := pw.snapshot()
-		return metricValue(t, addr, cycles) == 1 && s.offs == 1 && s.onsAfterOff == 1
+		s, n := pw.snapshot(), metricValue(t, addr, cycles)
+		if n > 1 || s.offs > 1 {
+			t.Fatalf("%g webhook cycles and %d relay offs for one alert", n, s.offs)
+		}
+		return n == 1 && s.offs == 1 && s.onsAfterOff == 1
 	})
 	p.mark("plug cycled by the webhook")
 
@@ -241,7 +249,7 @@ scrape_configs:
 	// repeat_interval. Each repeat is the same episode: no second cycle.
 	episodes := map[string]bool{activeAt: true}
 	p.until(fmt.Sprintf("Alertmanager to repeat the notification %d times", wantRepeat), func() bool {
-		if a := activeAlert(promURL, "cam"); a != nil {
+		if a, _ := activeAlert(promURL, "cam"); a != nil {
 			episodes[a.ActiveAt] = true
 		}
 		return metricValue(t, addr, requests) >= 1+wantRepeat
@@ -263,8 +271,8 @@ scrape_configs:
 	p.until("restartinator to see the device up", func() bool { return metricValue(t, addr, restartUp) == 1 })
 	p.mark("device recovered")
 	p.until("Prometheus to resolve the alert (no longer in /api/v1/alerts)", func() bool {
-		var alerts promAlerts
-		return getJSON(promURL+"/api/v1/alerts", &alerts) == nil && alerts.find("cam") == nil
+		a, ok := activeAlert(promURL, "cam")
+		return ok && a == nil
 	})
 	p.mark("alert resolved in Prometheus")
 	p.until("Alertmanager to drop the resolved alert", func() bool {
@@ -598,13 +606,14 @@ func amAlerts(base, device string) []amAlert {
 }
 
 // activeAlert is RestartinatorDeviceDown for device in Prometheus'
-// /api/v1/alerts (pending or firing), or nil.
-func activeAlert(base, device string) *promAlert {
+// /api/v1/alerts (pending or firing), or nil; ok is false when the poll
+// failed.
+func activeAlert(base, device string) (a *promAlert, ok bool) {
 	var alerts promAlerts
 	if getJSON(base+"/api/v1/alerts", &alerts) != nil {
-		return nil
+		return nil, false
 	}
-	return alerts.find(device)
+	return alerts.find(device), true
 }
 
 func (a promAlerts) find(device string) *promAlert {
