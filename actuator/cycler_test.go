@@ -297,14 +297,27 @@ restartinator_power_cycle_failures_total{device="cam",trigger="manual"} 1
 	}
 }
 
-// Dry run decides and tells, and switches nothing.
+// Dry run decides and tells, and switches nothing. Until the listener has
+// heard the outcome the outlet stays reserved.
 func TestCyclerDryRun(t *testing.T) {
-	r := newCyclerRig(t, "HS100", func(o *actuator.CyclerOptions) { o.DryRun = true })
+	var during error
+	var r *cyclerRig
+	r = newCyclerRig(t, "HS100", func(o *actuator.CyclerOptions) {
+		o.DryRun = true
+		next := o.Listener
+		o.Listener = func(u actuator.Update) {
+			during = r.cycler.Start(req("", "cam"))
+			next(u)
+		}
+	})
 	u, err := r.cycler.Cycle(req("", "cam"))
 	if err != nil || u.Phase != actuator.PhaseDryRun {
 		t.Fatalf("Cycle = %+v, %v", u, err)
 	}
 	r.update(actuator.PhaseDryRun)
+	if !errors.Is(during, actuator.ErrAlreadyCycling) {
+		t.Fatalf("Start while the listener hears the dry run = %v", during)
+	}
 	if n := r.sim.Requests(); n != 0 {
 		t.Fatalf("%d requests to the plug in dry run", n)
 	}
