@@ -36,6 +36,7 @@ type engineRow struct {
 	Startup                           time.Duration
 	Command                           string
 	Available                         bool
+	Load                              string // 1-minute load average at the start and end of the window
 }
 
 func (r engineRow) cpuPer1000() float64 {
@@ -136,9 +137,10 @@ func engineRestartinator(b binaries, c engineCase, scrape bool) (engineRow, []sc
 	row := engineRow{Case: c, Who: whoRestartinator, Startup: startup, Available: true,
 		Command: fmt.Sprintf("restartinator --config.file=restartinator.yml --web.listen-address=%s --log.level=warn", addr)}
 	time.Sleep(warmup(c))
-	from, s0 := f.now(), mustStat(p)
+	from, s0, l0 := f.now(), mustStat(p), load1()
 	time.Sleep(opt.duration)
 	s1, to := mustStat(p), f.now()
+	row.Load = l0 + "-" + load1()
 	row.CPU = s1.cpuSeconds() - s0.cpuSeconds()
 	row.RSSKB, row.HWMKB, row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
 	row.Sched = f.schedule(c.N, c.Interval, from, to)
@@ -200,9 +202,10 @@ func engineBareRate(b binaries, c engineCase, rate float64) engineRow {
 	}
 	// Every port has had its first connect after one interval.
 	time.Sleep(warmup(c))
-	from, s0 := f.now(), mustStat(p)
+	from, s0, l0 := f.now(), mustStat(p), load1()
 	time.Sleep(opt.duration)
 	s1, to := mustStat(p), f.now()
+	row.Load = l0 + "-" + load1()
 	row.CPU = s1.cpuSeconds() - s0.cpuSeconds()
 	row.RSSKB, row.HWMKB, row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
 	row.Sched = f.schedule(c.N, c.Interval, from, to)
@@ -273,9 +276,10 @@ func engineBlackbox(b binaries, c engineCase) engineRow {
 		})
 	}()
 	time.Sleep(warmup(c))
-	from, s0, f0 := f.now(), mustStat(p), failures.Load()
+	from, s0, f0, l0 := f.now(), mustStat(p), failures.Load(), load1()
 	time.Sleep(opt.duration)
 	s1, to, f1 := mustStat(p), f.now(), failures.Load()
+	row.Load = l0 + "-" + load1()
 	cancel()
 	<-done
 	row.CPU = s1.cpuSeconds() - s0.cpuSeconds()

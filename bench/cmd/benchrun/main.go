@@ -289,6 +289,15 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// load1 is the 1-minute load average.
+func load1() string {
+	l := strings.Fields(loadAvg())
+	if len(l) == 0 {
+		return "?"
+	}
+	return l[0]
+}
+
 type machine struct {
 	cpu, kernel, mem, os string
 	cores                int

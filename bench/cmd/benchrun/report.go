@@ -230,9 +230,10 @@ func (r *report) engineSection(bp *strings.Builder) {
 		"`SetLinger(0)`, `Close`; blackbox_exporter is driven through `/probe?module=tcp_connect` at the same rate. "+
 		"Each run warms up for min(interval, 10 s) + 2 s (restartinator spreads its first probes over that), then the window of %s is measured. "+
 		"\"Probes\" are the accepts the listeners counted in the window; \"gap\" is the time between two consecutive probes of one device, minus the interval; "+
-		"\"per second\" is accepts per 1 s bucket against N/interval.\n\n", r.duration)
-	w("| case | who | probes / scheduled | CPU-s / 1,000 probes | x bare | RSS end / peak | gap p50 / p99 / max | drift / period | per second: expected, min-max, stddev |\n")
-	w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		"\"per second\" is accepts per 1 s bucket against N/interval; \"load\" is the 1-minute load average at the start and end of the window "+
+		"(2 cores: above ~2 the machine was busy with other work, and a starved listener shows as empty and bursting 1 s buckets).\n\n", r.duration)
+	w("| case | who | probes / scheduled | CPU-s / 1,000 probes | x bare | RSS end / peak | gap p50 / p99 / max | drift / period | per second: expected, min-max, stddev | load |\n")
+	w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range opt.engineCases {
 		rows := r.rowsFor(c)
 		bare := rows[whoBare]
@@ -242,7 +243,7 @@ func (r *report) engineSection(bp *strings.Builder) {
 				continue
 			}
 			if !row.Available {
-				w("| %s | %s | not installed | | | | | | |\n", caseName(c), who)
+				w("| %s | %s | not installed | | | | | | | |\n", caseName(c), who)
 				continue
 			}
 			s := row.Sched
@@ -254,10 +255,10 @@ func (r *report) engineSection(bp *strings.Builder) {
 			if row.Failures > 0 {
 				fails = fmt.Sprintf(" (%d failed)", row.Failures)
 			}
-			w("| %s | %s | %d / %.0f (%.1f%%)%s | %.3f | %s | %s / %s | %+.1f / %+.1f / %+.1f ms | %+.2f ms | %.0f, %d-%d, %.1f |\n",
+			w("| %s | %s | %d / %.0f (%.1f%%)%s | %.3f | %s | %s / %s | %+.1f / %+.1f / %+.1f ms | %+.2f ms | %.0f, %d-%d, %.1f | %s |\n",
 				caseName(c), who, s.Achieved, s.Scheduled, 100*float64(s.Achieved)/s.Scheduled, fails, row.cpuPer1000(), x,
 				mb(row.RSSKB), mb(row.HWMKB), msf(s.LateP50), msf(s.LateP99), msf(s.LateMax), msf(s.DriftPerPeriod),
-				s.PerSecExpected, s.PerSecMin, s.PerSecMax, s.PerSecStddev)
+				s.PerSecExpected, s.PerSecMin, s.PerSecMax, s.PerSecStddev, row.Load)
 		}
 	}
 	if m := r.engine.bareMax; m.Sched.Achieved > 0 {
@@ -337,7 +338,7 @@ func (r *report) webhookSection(bp *strings.Builder) {
 		"1 s warm-up, then %s measured, receivers in turn, %d round(s). The client shares the 2 cores with the receiver, "+
 		"so requests/s is the machine's, not the receiver's alone: CPU per request is the receiver's own.\n\n",
 		wh.bodySize[1], wh.bodySize[100], wh.conns, opt.webhookDur, opt.rounds)
-	w("| alerts | receiver | round | req/s | x minimal | p50 | p99 | CPU-ms / req | errors | RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	w("| alerts | receiver | round | req/s | x minimal | p50 | p99 | CPU-ms / req | errors | RSS | load |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, row := range wh.rows {
 		x := "-"
 		for _, m := range wh.rows {
@@ -345,7 +346,7 @@ func (r *report) webhookSection(bp *strings.Builder) {
 				x = fmt.Sprintf("%.2fx", row.rps()/m.rps())
 			}
 		}
-		w("| %d | %s | %d | %.0f | %s | %s | %s | %.3f | %d | %s |\n", row.Alerts, row.Who, row.Round, row.rps(), x, ms(row.P50), ms(row.P99), row.cpuPerReqMs(), row.Errors, mb(row.RSSKB))
+		w("| %d | %s | %d | %.0f | %s | %s | %s | %.3f | %d | %s | %s |\n", row.Alerts, row.Who, row.Round, row.rps(), x, ms(row.P50), ms(row.P99), row.cpuPerReqMs(), row.Errors, mb(row.RSSKB), row.Load)
 	}
 	w("\nCommands:\n\n")
 	for _, c := range wh.commands {

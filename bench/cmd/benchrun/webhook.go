@@ -28,6 +28,7 @@ type webhookRow struct {
 	P50, P99 time.Duration
 	CPU      float64
 	RSSKB    uint64
+	Load     string
 }
 
 func (r webhookRow) rps() float64 { return float64(r.Requests) / r.Window.Seconds() }
@@ -185,11 +186,12 @@ func webhookLoad(r receiver, n, round int, body []byte) webhookRow {
 		}()
 	}
 	time.Sleep(time.Second)
-	s0, t0 := mustStat(r.p), time.Now()
+	s0, t0, l0 := mustStat(r.p), time.Now(), load1()
 	measuring.Store(true)
 	time.Sleep(opt.webhookDur)
 	measuring.Store(false)
 	s1, t1 := mustStat(r.p), time.Now()
+	row.Load = l0 + "-" + load1()
 	stop.Store(true)
 	wg.Wait()
 	row.Window = t1.Sub(t0)
