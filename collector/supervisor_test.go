@@ -535,3 +535,44 @@ func TestRequestCycle(t *testing.T) {
 		t.Fatalf("after the manual cycle: %+v", s)
 	}
 }
+
+// More than max_failing_ratio of at least min_devices failing at once looks
+// like a network outage: held. When most answer again, the one still down
+// is cycled.
+func TestGuardFailingRatioHolds(t *testing.T) {
+	names := []string{"a", "b", "c", "d"}
+	var devs []dev
+	for _, n := range names {
+		devs = append(devs, dev{name: n})
+	}
+	h := newHarness(t, harnessOpts{devices: devs, guard: "max_failing_ratio: 0.5, min_devices: 4",
+		settings: "check_interval: 1s, retry_interval: 1s, retries: 3, timeout: 1s, cycle_time: 5500ms, boot_time: 60s, max_cycles: 2, cycle_window: 1h"})
+	h.first()
+	for _, n := range names[:3] {
+		h.setUp(n, false)
+	}
+	for range 30 {
+		h.tick(time.Second)
+	}
+	if why := h.sup.Holding(); !strings.Contains(why, "3 of 4 devices are failing") {
+		t.Fatalf("holding = %q", why)
+	}
+	for _, n := range names[:3] {
+		if s := h.status(n); s.State != collector.StateHeld {
+			t.Fatalf("%s: %+v", n, s)
+		}
+	}
+	if h.outletBusy() || len(h.switchCalls()) != 0 {
+		t.Fatal("cycled during an outage")
+	}
+	h.setUp("a", true)
+	h.setUp("b", true)
+	h.tickUntil("c is cycled", time.Second, 5, h.outletBusy)
+	if why := h.sup.Holding(); why != "" {
+		t.Fatalf("still holding: %s", why)
+	}
+	cycling, _ := h.cycleThrough("c")
+	if cycling.Request.Trigger != actuator.TriggerAuto {
+		t.Fatalf("cycle: %+v", cycling)
+	}
+}
