@@ -8,6 +8,7 @@ GOFLAGS_TEST ?= -race -count=1
 TEST_TARGETS  :=
 BENCH_TARGETS :=
 include $(wildcard mk/*.mk)
+.DEFAULT_GOAL := all
 
 .PHONY: all build run demo test test-deps fmt-check lint vet unit bench fuzz clean
 
