@@ -1,6 +1,6 @@
 # Kasa plug driver: the npm simulator the tests compare against, and benchmarks.
 
-BENCH_TARGETS += bench-kasa
+# bench-kasa runs alone: make bench already runs these benchmarks through go test -bench.
 
 .PHONY: npm-deps bench-kasa
 
