@@ -5,17 +5,22 @@ package simdevice
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Device is a simulated device on a fixed loopback port.
 type Device struct {
 	addr string
 
-	mu sync.Mutex
-	ln net.Listener
-	up bool
+	mu       sync.Mutex
+	ln       net.Listener
+	up       bool
+	reserved int // while down: a bound, non-listening socket holding the port
+	conns    map[net.Conn]bool
 }
 
 // Start starts an answering device on 127.0.0.1 at a free port.
@@ -24,7 +29,7 @@ func Start() (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{addr: ln.Addr().String()}
+	d := &Device{addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	d.serve(ln)
 	return d, nil
 }
@@ -43,7 +48,19 @@ func (d *Device) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
-			c.Close()
+			// Let the client close first, so no TIME_WAIT stays on the
+			// device's port and the port can be held while it is down.
+			d.mu.Lock()
+			d.conns[c] = true
+			d.mu.Unlock()
+			go func() {
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.Copy(io.Discard, c)
+				d.mu.Lock()
+				delete(d.conns, c)
+				d.mu.Unlock()
+				c.Close()
+			}()
 		}
 	}()
 }
@@ -64,7 +81,24 @@ func (d *Device) SetUp(up bool) error {
 	}
 	if !up {
 		d.up = false
-		return d.ln.Close()
+		err := d.ln.Close()
+		for c := range d.conns { // a powered-off device drops its connections
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			c.Close()
+			delete(d.conns, c)
+		}
+		// Hold the port so no other process takes it while the device is
+		// down: connections to a bound socket that does not listen are refused.
+		if fd, rerr := reservePort(d.ln.Addr().(*net.TCPAddr).Port); rerr == nil {
+			d.reserved = fd
+		}
+		return err
+	}
+	if d.reserved != 0 {
+		syscall.Close(d.reserved)
+		d.reserved = 0
 	}
 	ln, err := net.Listen("tcp", d.addr)
 	if err != nil {
@@ -74,5 +108,34 @@ func (d *Device) SetUp(up bool) error {
 	return nil
 }
 
-// Close stops the device.
-func (d *Device) Close() error { return d.SetUp(false) }
+// Close stops the device and frees its port.
+func (d *Device) Close() error {
+	err := d.SetUp(false)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.reserved != 0 {
+		syscall.Close(d.reserved)
+		d.reserved = 0
+	}
+	return err
+}
+
+// reservePort binds a TCP socket to 127.0.0.1:port without listening.
+func reservePort(port int) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	// Without SO_REUSEADDR, so no other socket (Go's listeners set it) can
+	// share the port.
+	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+	if err := syscall.Bind(fd, addr); err != nil {
+		// A connection in TIME_WAIT still names the port: share it then.
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		if err := syscall.Bind(fd, addr); err != nil {
+			syscall.Close(fd)
+			return 0, err
+		}
+	}
+	return fd, nil
+}
