@@ -362,6 +362,11 @@ func (c *Cycler) Reconcile(ctx context.Context) {
 			continue
 		}
 		log.Warn("a previous run stopped mid-cycle; switched the outlet back on")
+		// The plug's own flip-back timer may still be armed; left there it
+		// would fire later, after someone may have switched the outlet off.
+		if derr := p.DisarmFlipBack(ctx, in.Outlet); derr != nil && !errors.Is(derr, ErrFlipBackUnsupported) {
+			log.Warn("could not remove the plug's flip-back timer; it will switch the outlet on when it fires", "err", derr)
+		}
 		c.opt.State.ClearIntent(in.Plug, in.Outlet)
 		for _, d := range in.Devices {
 			c.opt.State.AddCycle(state.Cycle{Device: d, Trigger: in.Trigger, Started: in.Started, Ended: c.opt.Clock.Now(), OK: true, Detail: "finished at start-up after an interrupted run"})

@@ -104,8 +104,11 @@ func (d *device) run(ctx context.Context) {
 			d.scheduledReboot()
 			armSchedule()
 		case <-probeTimer.C():
-			next := d.check(ctx)
-			probeTimer.Reset(next)
+			// Intervals run from probe start to probe start: a probe that
+			// times out does not push the next one later.
+			started := clk.Now()
+			next := d.check(ctx) - clk.Now().Sub(started)
+			probeTimer.Reset(max(next, 0))
 		}
 	}
 }
@@ -258,6 +261,7 @@ func (d *device) decide(now time.Time) {
 		}
 		return
 	}
+	d.s.recheckGuard()
 	if why := d.s.holding(); why != "" {
 		d.hold(why)
 		return

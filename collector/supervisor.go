@@ -423,9 +423,12 @@ func (s *Supervisor) checkGuard(ctx context.Context, g config.GuardConfig) {
 		c, err := s.opt.Dial(cctx, "tcp", t)
 		cancel()
 		if err == nil {
+			self := probe.SelfConnected(c)
 			c.Close()
-			answered = true
-			break
+			if !self {
+				answered = true
+				break
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -441,6 +444,19 @@ func (s *Supervisor) checkGuard(ctx context.Context, g config.GuardConfig) {
 	case answered && was:
 		s.log.Info("guard: a guard target answers again; automatic power cycles resume")
 	}
+}
+
+// recheckGuard checks the guard targets now, so a cycle is not decided on
+// a guard result up to check_interval old.
+func (s *Supervisor) recheckGuard() {
+	s.mu.RLock()
+	if s.cfg == nil || len(s.cfg.Global.Guard.Targets) == 0 {
+		s.mu.RUnlock()
+		return
+	}
+	g := s.cfg.Global.Guard
+	s.mu.RUnlock()
+	s.checkGuard(s.ctx, g)
 }
 
 // GuardDown is for tests: whether the guard targets are unreachable.

@@ -50,10 +50,16 @@ func (t *TCP) Probe(ctx context.Context) Result {
 		return Result{Duration: elapsed, Err: describe(ctx, "tcp connect to "+t.target, err, elapsed, t.timeout,
 			"is the device hung, powered off or off the network?")}
 	}
+	selfConnect := SelfConnected(conn)
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
+	if selfConnect {
+		// TCP simultaneous open: dialling a closed local port can pick that
+		// very port as the source and "connect" to itself.
+		return Result{Duration: elapsed, Err: fmt.Errorf("tcp connect to %s: connected to itself: nothing listens on that port", t.target)}
+	}
 	return Result{Success: true, Duration: elapsed}
 }
 
@@ -62,3 +68,9 @@ func (t *TCP) Type() string { return config.ProbeTCP }
 
 // Target returns the dialled host:port.
 func (t *TCP) Target() string { return t.target }
+
+// SelfConnected reports whether a connection is a TCP self-connect: its
+// local and remote addresses are the same.
+func SelfConnected(c net.Conn) bool {
+	return c.LocalAddr().String() == c.RemoteAddr().String()
+}
