@@ -28,6 +28,8 @@ type engineRow struct {
 	Threads  int
 	Failures int64
 	Counter  float64 // restartinator_probes_total{type="tcp"} at the end
+	// restartinator_probe_failures_total{type="tcp"} at the end
+	ProbeFailures float64
 	// Listener accepts since start, read just before and after the scrape
 	// that read Counter.
 	AcceptsBefore, AcceptsAfter int
@@ -151,6 +153,7 @@ func engineRestartinator(b binaries, c engineCase, scrape bool) (engineRow, []sc
 	row.Counter = -1
 	if err == nil {
 		row.Counter = metricValue(body, `restartinator_probes_total{type="tcp"}`)
+		row.ProbeFailures = metricValue(body, `restartinator_probe_failures_total{type="tcp"}`)
 		row.StackInuse = metricValue(body, "go_memstats_stack_inuse_bytes")
 		row.HeapInuse = metricValue(body, "go_memstats_heap_inuse_bytes")
 		row.Goroutines = metricValue(body, "go_goroutines")

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ type options struct {
 	engineCases  []engineCase
 	webhookConns int
 	rounds       int
+	nice         int
 }
 
 type engineCase struct {
@@ -83,9 +85,15 @@ func main() {
 	flag.StringVar(&opt.blackboxBin, "blackbox", "/usr/bin/prometheus-blackbox-exporter", "blackbox_exporter binary")
 	flag.StringVar(&opt.amExecBin, "am-executor", "", "prometheus-am-executor binary, when one could be built")
 	phases := flag.String("phases", "engine,metrics,webhook,idle,detect", "what to measure")
+	cases := flag.String("cases", "1000@10s,10000@10s,1000@1s", "probe-engine cases, N@interval")
+	nice := flag.Int("nice", envInt("BENCH_NICE"), "on a shared machine: run in a scheduler autogroup of its own with this nice value, e.g. -10 (root; BENCH_NICE)")
 	flag.IntVar(&opt.webhookConns, "webhook-conns", 8, "concurrent keep-alive connections of the webhook load")
 	flag.Parse()
 	opt.phases = strings.Split(*phases, ",")
+	opt.nice = *nice
+	if opt.nice != 0 {
+		ownAutogroup(opt.nice)
+	}
 	if opt.quick && envDur == "" && !flagSet("duration") {
 		opt.duration = 10 * time.Second
 	}
@@ -97,7 +105,16 @@ func main() {
 		opt.idleMin = 20 * time.Second
 		opt.rounds = 1
 	}
-	opt.engineCases = []engineCase{{1000, 10 * time.Second}, {10000, 10 * time.Second}, {1000, time.Second}}
+	for _, c := range strings.Split(*cases, ",") {
+		n, iv, ok := strings.Cut(c, "@")
+		N, err1 := strconv.Atoi(n)
+		d, err2 := time.ParseDuration(iv)
+		if !ok || err1 != nil || err2 != nil || N <= 0 || d <= 0 {
+			fmt.Fprintf(os.Stderr, "-cases: %q is not N@interval\n", c)
+			os.Exit(2)
+		}
+		opt.engineCases = append(opt.engineCases, engineCase{N, d})
+	}
 
 	repo, err := repoRoot()
 	if err != nil {
@@ -141,6 +158,39 @@ func main() {
 		fatalf("%v", err)
 	}
 	logf("wrote %s", out)
+}
+
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
+// ownAutogroup moves benchrun and everything it starts into a scheduler
+// autogroup of its own (a new session) with the given nice value. With
+// autogroups on, CPU is shared between sessions first, so a nice value
+// within one session does not put it ahead of another; the autogroup's
+// does. Leaving the session also leaves the terminal's process group: the
+// parent's death (make, Ctrl-C) is delivered as SIGTERM instead.
+func ownAutogroup(nice int) {
+	if _, err := syscall.Setsid(); err != nil {
+		logf("nice: setsid: %v (staying in the current autogroup)", err)
+	}
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0); errno != 0 {
+		logf("nice: prctl(PR_SET_PDEATHSIG): %v", errno)
+	}
+	if err := os.WriteFile("/proc/self/autogroup", []byte(strconv.Itoa(nice)), 0o644); err != nil {
+		logf("nice: %v (running at the usual priority)", err)
+	}
+}
+
+// autogroup is the scheduler autogroup and its nice value, as
+// /proc/self/autogroup says.
+func autogroup() string {
+	b, err := os.ReadFile("/proc/self/autogroup")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func flagSet(name string) bool {
@@ -301,10 +351,26 @@ func load1() string {
 type machine struct {
 	cpu, kernel, mem, os string
 	cores                int
+	nice, autogroup      string
+}
+
+// niceness is benchrun's own nice value (field 19 of /proc/self/stat); its
+// children inherit it.
+func niceness() string {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return "?"
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 17 {
+		return "?"
+	}
+	return f[16]
 }
 
 func machineInfo() machine {
-	m := machine{cores: runtime.NumCPU()}
+	m := machine{cores: runtime.NumCPU(), nice: niceness(), autogroup: autogroup()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {

@@ -78,11 +78,17 @@ func (r *report) markdown() string {
 	}
 	w("| prometheus-am-executor | %s |\n", am)
 	w("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", r.loadStart, r.loadEnd)
+	prio := fmt.Sprintf("process nice %s, scheduler %s", r.machine.nice, r.machine.autogroup)
+	if opt.nice != 0 {
+		prio += " (`BENCH_NICE`: benchrun and everything it started ran in an autogroup of their own at this nice value, ahead of the other sessions' work)"
+	}
+	w("| priority | %s |\n", prio)
 	w("| run | %s, measured window %s per probe-engine run, %s per webhook run |\n\n",
 		r.finished.Sub(r.started).Round(time.Second), r.duration, opt.webhookDur)
 
 	w("## How to run\n\n```sh\nmake bench                        # the figures the issue asks for (60 s windows), then the Go benchmarks\n" +
 		"BENCH_QUICK=1 make bench          # ~10 s windows, to iterate\nBENCH_DURATION=120s make bench    # longer windows\n" +
+		"BENCH_NICE=-10 make bench-run     # on a shared machine: run ahead of other work (root)\n" +
 		"make bench-run                    # benchrun alone, without the go test benchmarks\n" +
 		"go run ./bench/cmd/benchrun -duration 60s -out docs/benchmarks.md   # what bench-run runs\n```\n\n" +
 		"`make bench` installs Debian's `prometheus-blackbox-exporter` when it is missing (apt-get; sudo when not root). " +
@@ -268,10 +274,10 @@ func (r *report) engineSection(bp *strings.Builder) {
 	w("\n")
 	for _, row := range r.engine.rows {
 		if row.Who == whoRestartinator && row.Counter >= 0 {
-			w("- %s: restartinator was ready (config loaded, `/-/ready`) %s after its start; after the window `restartinator_probes_total{type=\"tcp\"}` read %.0f "+
+			w("- %s: restartinator was ready (config loaded, `/-/ready`) %s after its start; after the window `restartinator_probes_total{type=\"tcp\"}` read %.0f (%.0f failed) "+
 				"while the listeners counted %d to %d accepts (before and after that scrape); %.0f goroutines, %d OS threads; "+
 				"Go heap in use %s, goroutine stacks in use %s.\n",
-				caseName(row.Case), row.Startup.Round(time.Millisecond), row.Counter, row.AcceptsBefore, row.AcceptsAfter,
+				caseName(row.Case), row.Startup.Round(time.Millisecond), row.Counter, row.ProbeFailures, row.AcceptsBefore, row.AcceptsAfter,
 				row.Goroutines, row.Threads, mbf(row.HeapInuse), mbf(row.StackInuse))
 		}
 	}
