@@ -62,7 +62,7 @@ func newCyclerRig(t *testing.T, model string, mod func(*actuator.CyclerOptions))
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	c, err := kasa.New(kasa.Options{Host: sim.Host(), Port: sim.Port(), Timeout: 500 * time.Millisecond, Logger: r.logger, Clock: r.clk, Name: "p"})
+	c, err := r.client(sim, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,13 @@ func newCyclerRig(t *testing.T, model string, mod func(*actuator.CyclerOptions))
 		}
 	})
 	return r
+}
+
+// client is a Kasa client of sim. The timeout is real time: generous, as
+// the race detector on a busy machine is slow; short only where a test
+// waits for it on purpose.
+func (r *cyclerRig) client(sim *kasasim.Plug, timeout time.Duration) (*kasa.Client, error) {
+	return kasa.New(kasa.Options{Host: sim.Host(), Port: sim.Port(), Protocol: sim.Protocol(), Timeout: timeout, Logger: r.logger, Clock: r.clk, Name: "p"})
 }
 
 func (r *cyclerRig) openState() *state.Store {
@@ -425,7 +432,13 @@ func (p lostAnswer) Switch(ctx context.Context, outlet string, on bool) error {
 func TestCyclerKeepsTheIntentWhileUnsure(t *testing.T) {
 	r := newCyclerRig(t, "HS100", nil)
 	r.sim.RefuseMethod("count_down.add_rule")
-	r.plugs["p"] = lostAnswer{r.plug, r.sim}
+	// Our switch-on attempts time out against the unreachable plug.
+	short, err := r.client(r.sim, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	r.plugs["p"] = lostAnswer{short, r.sim}
 	if err := r.cycler.Start(req("", "cam")); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func newPlugsRig(t *testing.T, poll time.Duration) *plugsRig {
 		if r.fail[pc.Name] {
 			return nil, errors.New("no driver for this plug")
 		}
-		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Protocol, Timeout: 500 * time.Millisecond, Clock: r.clk, Logger: logger, Name: pc.Name})
+		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Protocol, Timeout: 2 * time.Second, Clock: r.clk, Logger: logger, Name: pc.Name})
 		if err != nil {
 			return nil, err
 		}

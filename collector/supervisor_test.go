@@ -264,7 +264,7 @@ func TestPlugUnreachableWhenSwitchingBackOn(t *testing.T) {
 		{"plug refused the flip-back", true, "the outlet may still be OFF"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}, plugTimeout: 300 * time.Millisecond})
+			h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}, plugTimeout: time.Second})
 			if tc.noFlipBack {
 				h.sim.RefuseMethod("count_down.add_rule")
 			}
