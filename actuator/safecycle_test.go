@@ -46,7 +46,7 @@ func newRig(t *testing.T, model string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	c, err := kasa.New(kasa.Options{Host: sim.Host(), Port: sim.Port(), Timeout: 300 * time.Millisecond, Logger: r.logger})
+	c, err := kasa.New(kasa.Options{Host: sim.Host(), Port: sim.Port(), Timeout: time.Second, Logger: r.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
