@@ -39,6 +39,7 @@ type engineRow struct {
 	Command                           string
 	Available                         bool
 	Load                              string // 1-minute load average at the start and end of the window
+	Mode                              string // modeAlone or modeSide
 }
 
 func (r engineRow) cpuPer1000() float64 {
@@ -61,30 +62,148 @@ const (
 	whoBlackbox      = "blackbox_exporter /probe"
 )
 
+// runEngine measures each case twice: restartinator alone (schedule, spread,
+// memory), then restartinator, the bare loop and blackbox_exporter side by
+// side, each probing its own listeners at the same rate in the same window,
+// so the CPU ratios see the same machine whatever else it is doing.
 func runEngine(b binaries) *engineResult {
 	res := &engineResult{}
 	if want("engine") {
 		logf("probe engine: bare connect loop as fast as it goes")
-		res.bareMax = engineBareRate(b, engineCase{N: 1000, Interval: time.Second}, 0)
+		r := startBarePeer(b, engineCase{N: 1000, Interval: time.Second}, 0)
+		time.Sleep(3 * time.Second)
+		r.begin()
+		time.Sleep(min(opt.duration, 20*time.Second))
+		r.end(engineCase{N: 1000, Interval: time.Second})
+		r.stop()
+		res.bareMax = r.row
 	}
 	for _, c := range opt.engineCases {
 		scrape := want("metrics") && c.N == 10000
-		if !want("engine") {
-			if !scrape {
-				continue
-			}
-		}
-		logf("probe engine: N=%d every %s", c.N, c.Interval)
-		row, scrapes := engineRestartinator(b, c, scrape)
-		res.rows = append(res.rows, row)
-		res.scrapes = append(res.scrapes, scrapes...)
-		if !want("engine") {
+		if !want("engine") && !scrape {
 			continue
 		}
-		res.rows = append(res.rows, engineBare(b, c))
-		res.rows = append(res.rows, engineBlackbox(b, c))
+		logf("probe engine: N=%d every %s, restartinator alone", c.N, c.Interval)
+		ri := startRestartinatorPeer(b, c)
+		time.Sleep(warmup(c))
+		ri.begin()
+		time.Sleep(opt.duration)
+		ri.end(c)
+		alone := ri.row
+		alone.Mode = modeAlone
+		readCounters(&alone, ri)
+		res.rows = append(res.rows, alone)
+		if scrape {
+			cpuRate := alone.CPU / alone.Sched.Window.Seconds()
+			for _, gz := range []bool{true, false} {
+				res.scrapes = append(res.scrapes, scrapeBench(ri.p, ri.addr, c.N, gz, cpuRate))
+			}
+		}
+		if want("engine") {
+			logf("probe engine: N=%d every %s, side by side", c.N, c.Interval)
+			peers := []*peerRun{ri, startBarePeer(b, c, float64(c.N)/c.Interval.Seconds())}
+			if b.blackbox != "" {
+				peers = append(peers, startBlackboxPeer(b, c))
+			} else {
+				res.rows = append(res.rows, engineRow{Case: c, Who: whoBlackbox, Mode: modeSide})
+			}
+			time.Sleep(warmup(c))
+			for _, r := range peers {
+				r.begin()
+			}
+			time.Sleep(opt.duration)
+			for _, r := range peers {
+				r.end(c)
+				r.row.Mode = modeSide
+				res.rows = append(res.rows, r.row)
+			}
+			for _, r := range peers[1:] {
+				r.stop()
+			}
+		}
+		if ri.p.exited() {
+			fatalf("restartinator exited during the run:\n%s", ri.p.tail())
+		}
+		ri.stop()
 	}
 	return res
+}
+
+const (
+	modeAlone = "alone"
+	modeSide  = "side by side"
+)
+
+// peerRun is one process probing its own listeners at a case's rate.
+type peerRun struct {
+	row      engineRow
+	p        *proc
+	f        *farm
+	addr     string
+	failures func() int64
+	stop     func()
+
+	// The listeners' own schedule: a peer may spread the case's rate over
+	// fewer listeners (file descriptors are limited), each then probed more
+	// often.
+	schedN  int
+	schedIv time.Duration
+
+	from  time.Duration
+	s0    procStat
+	fail0 int64
+	load0 string
+}
+
+func (r *peerRun) begin() {
+	r.from, r.s0, r.fail0, r.load0 = r.f.now(), mustStat(r.p), r.failures(), load1()
+}
+
+func (r *peerRun) end(c engineCase) {
+	s1, to := mustStat(r.p), r.f.now()
+	r.row.CPU = s1.cpuSeconds() - r.s0.cpuSeconds()
+	r.row.RSSKB, r.row.HWMKB, r.row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
+	n, iv := c.N, c.Interval
+	if r.schedN > 0 {
+		n, iv = r.schedN, r.schedIv
+	}
+	r.row.Sched = r.f.schedule(n, iv, r.from, to)
+	r.row.Failures = r.failures() - r.fail0
+	r.row.Load = r.load0 + "-" + load1()
+}
+
+func noFailures() int64 { return 0 }
+
+// peerPorts caps the listeners of the bare loop and blackbox_exporter: the
+// three sets of the side-by-side run must fit the file descriptor limit
+// (often 20,000 in containers) next to restartinator's 10,000. A connect
+// costs the same whichever port it goes to.
+const peerPorts = 2000
+
+// schedPorts sets the per-listener schedule of a peer spreading rate over
+// its listeners; rate 0 (unpaced) keeps the case's.
+func (r *peerRun) schedPorts(c engineCase, rate float64) {
+	if rate <= 0 || len(r.f.ports) == c.N {
+		return
+	}
+	r.schedN = len(r.f.ports)
+	r.schedIv = time.Duration(float64(r.schedN) / rate * float64(time.Second))
+}
+
+// readCounters scrapes restartinator once, after a window so the scrape's
+// own cost stays out of it.
+func readCounters(row *engineRow, r *peerRun) {
+	row.AcceptsBefore = r.f.total()
+	body, _, err := scrapeOnce(r.addr, false)
+	row.AcceptsAfter = r.f.total()
+	row.Counter = -1
+	if err == nil {
+		row.Counter = metricValue(body, `restartinator_probes_total{type="tcp"}`)
+		row.ProbeFailures = metricValue(body, `restartinator_probe_failures_total{type="tcp"}`)
+		row.StackInuse = metricValue(body, "go_memstats_stack_inuse_bytes")
+		row.HeapInuse = metricValue(body, "go_memstats_heap_inuse_bytes")
+		row.Goroutines = metricValue(body, "go_goroutines")
+	}
 }
 
 // warmup is how long a run goes before its window opens: restartinator
@@ -127,63 +246,28 @@ func startRestartinator(b binaries, name, cfg string) (*proc, string, time.Durat
 	return p, addr, time.Since(t0)
 }
 
-func engineRestartinator(b binaries, c engineCase, scrape bool) (engineRow, []scrapeRow) {
+func startRestartinatorPeer(b binaries, c engineCase) *peerRun {
 	f, err := newFarm(c.N)
 	if err != nil {
 		fatalf("%v", err)
 	}
-	defer f.close()
 	name := fmt.Sprintf("engine-%d-%s", c.N, c.Interval)
 	p, addr, startup := startRestartinator(b, name, engineConfig(filepath.Join(opt.work, name), c, f.ports))
-	defer p.stop()
-	row := engineRow{Case: c, Who: whoRestartinator, Startup: startup, Available: true,
+	r := &peerRun{p: p, f: f, addr: addr, failures: noFailures}
+	r.row = engineRow{Case: c, Who: whoRestartinator, Startup: startup, Available: true,
 		Command: fmt.Sprintf("restartinator --config.file=restartinator.yml --web.listen-address=%s --log.level=warn", addr)}
-	time.Sleep(warmup(c))
-	from, s0, l0 := f.now(), mustStat(p), load1()
-	time.Sleep(opt.duration)
-	s1, to := mustStat(p), f.now()
-	row.Load = l0 + "-" + load1()
-	row.CPU = s1.cpuSeconds() - s0.cpuSeconds()
-	row.RSSKB, row.HWMKB, row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
-	row.Sched = f.schedule(c.N, c.Interval, from, to)
-	// After the window, so the scrape's own cost stays out of it.
-	row.AcceptsBefore = f.total()
-	body, _, err := scrapeOnce(addr, false)
-	row.AcceptsAfter = f.total()
-	row.Counter = -1
-	if err == nil {
-		row.Counter = metricValue(body, `restartinator_probes_total{type="tcp"}`)
-		row.ProbeFailures = metricValue(body, `restartinator_probe_failures_total{type="tcp"}`)
-		row.StackInuse = metricValue(body, "go_memstats_stack_inuse_bytes")
-		row.HeapInuse = metricValue(body, "go_memstats_heap_inuse_bytes")
-		row.Goroutines = metricValue(body, "go_goroutines")
-	}
-	var scrapes []scrapeRow
-	if scrape {
-		cpuRate := row.CPU / (to - from).Seconds()
-		for _, gz := range []bool{true, false} {
-			scrapes = append(scrapes, scrapeBench(p, addr, c.N, gz, cpuRate))
-		}
-	}
-	if p.exited() {
-		fatalf("restartinator exited during the run:\n%s", p.tail())
-	}
-	return row, scrapes
+	r.stop = func() { p.stop(); f.close() }
+	return r
 }
 
-func engineBare(b binaries, c engineCase) engineRow {
-	return engineBareRate(b, c, float64(c.N)/c.Interval.Seconds())
-}
-
-// engineBareRate runs the bare loop at rate connects/s, or unpaced with one
+// startBarePeer runs the bare loop at rate connects/s, or unpaced with one
 // goroutine when rate is 0.
-func engineBareRate(b binaries, c engineCase, rate float64) engineRow {
-	f, err := newFarm(c.N)
+func startBarePeer(b binaries, c engineCase, rate float64) *peerRun {
+	f, err := newFarm(min(c.N, peerPorts))
 	if err != nil {
 		fatalf("%v", err)
 	}
-	defer f.close()
-	dir := filepath.Join(opt.work, fmt.Sprintf("bare-%d-%s", c.N, c.Interval))
+	dir := filepath.Join(opt.work, fmt.Sprintf("bare-%d-%s-%g", c.N, c.Interval, rate))
 	_ = os.MkdirAll(dir, 0o755)
 	var ports strings.Builder
 	for _, p := range f.ports {
@@ -197,22 +281,15 @@ func engineBareRate(b binaries, c engineCase, rate float64) engineRow {
 	if err != nil {
 		fatalf("%v", err)
 	}
-	defer p.stop()
-	row := engineRow{Case: c, Who: whoBare, Available: true,
-		Command: fmt.Sprintf("benchrun connectloop -rate %g -workers 4 (net.DialTimeout, SetLinger(0), Close; round robin over the %d listeners)", rate, c.N)}
+	r := &peerRun{p: p, f: f, failures: noFailures}
+	r.schedPorts(c, rate)
+	r.row = engineRow{Case: c, Who: whoBare, Available: true,
+		Command: fmt.Sprintf("benchrun connectloop -rate %g -workers 4 (net.DialTimeout, SetLinger(0), Close; round robin over %d listeners)", rate, len(f.ports))}
 	if rate == 0 {
-		row.Command = fmt.Sprintf("benchrun connectloop -rate 0 (one goroutine, one connect after the other, over %d listeners)", c.N)
+		r.row.Command = fmt.Sprintf("benchrun connectloop -rate 0 (one goroutine, one connect after the other, over %d listeners)", c.N)
 	}
-	// Every port has had its first connect after one interval.
-	time.Sleep(warmup(c))
-	from, s0, l0 := f.now(), mustStat(p), load1()
-	time.Sleep(opt.duration)
-	s1, to := mustStat(p), f.now()
-	row.Load = l0 + "-" + load1()
-	row.CPU = s1.cpuSeconds() - s0.cpuSeconds()
-	row.RSSKB, row.HWMKB, row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
-	row.Sched = f.schedule(c.N, c.Interval, from, to)
-	return row
+	r.stop = func() { p.stop(); f.close() }
+	return r
 }
 
 func blackboxConfig() string {
@@ -241,31 +318,29 @@ func startBlackbox(b binaries, name string) (*proc, string) {
 	return p, addr
 }
 
-func engineBlackbox(b binaries, c engineCase) engineRow {
-	row := engineRow{Case: c, Who: whoBlackbox}
-	if b.blackbox == "" {
-		return row
-	}
-	row.Available = true
-	f, err := newFarm(c.N)
+// startBlackboxPeer runs blackbox_exporter and drives /probe at the case's
+// rate, round robin over its own listeners.
+func startBlackboxPeer(b binaries, c engineCase) *peerRun {
+	f, err := newFarm(min(c.N, peerPorts))
 	if err != nil {
 		fatalf("%v", err)
 	}
-	defer f.close()
 	p, addr := startBlackbox(b, fmt.Sprintf("blackbox-%d-%s", c.N, c.Interval))
-	defer p.stop()
 	rate := float64(c.N) / c.Interval.Seconds()
 	workers := 32
-	row.Command = fmt.Sprintf("prometheus-blackbox-exporter --config.file=blackbox.yml --web.listen-address=%s --log.level=warn; "+
-		"GET /probe?module=tcp_connect&target=127.0.0.1:PORT at %g/s from %d keep-alive connections, round robin over the %d listeners", addr, rate, workers, c.N)
+	var failures atomic.Int64
+	r := &peerRun{p: p, f: f, addr: addr, failures: failures.Load}
+	r.schedPorts(c, rate)
+	r.row = engineRow{Case: c, Who: whoBlackbox, Available: true,
+		Command: fmt.Sprintf("prometheus-blackbox-exporter --config.file=blackbox.yml --web.listen-address=%s --log.level=warn; "+
+			"GET /probe?module=tcp_connect&target=127.0.0.1:PORT at %g/s from %d keep-alive connections, round robin over %d listeners", addr, rate, workers, len(f.ports))}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2, MaxIdleConns: workers * 2}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var failures atomic.Int64
 	go func() {
 		defer close(done)
 		pace(ctx, rate, workers, func(i int64) {
-			url := fmt.Sprintf("http://%s/probe?module=tcp_connect&target=127.0.0.1:%d", addr, f.ports[i%int64(c.N)])
+			url := fmt.Sprintf("http://%s/probe?module=tcp_connect&target=127.0.0.1:%d", addr, f.ports[i%int64(len(f.ports))])
 			resp, err := client.Get(url)
 			if err != nil {
 				failures.Add(1)
@@ -278,18 +353,8 @@ func engineBlackbox(b binaries, c engineCase) engineRow {
 			}
 		})
 	}()
-	time.Sleep(warmup(c))
-	from, s0, f0, l0 := f.now(), mustStat(p), failures.Load(), load1()
-	time.Sleep(opt.duration)
-	s1, to, f1 := mustStat(p), f.now(), failures.Load()
-	row.Load = l0 + "-" + load1()
-	cancel()
-	<-done
-	row.CPU = s1.cpuSeconds() - s0.cpuSeconds()
-	row.RSSKB, row.HWMKB, row.Threads = s1.rssKB, s1.hwmKB, s1.numThreads
-	row.Sched = f.schedule(c.N, c.Interval, from, to)
-	row.Failures = f1 - f0
-	return row
+	r.stop = func() { cancel(); <-done; p.stop(); f.close() }
+	return r
 }
 
 // scrapeRow is /metrics scraped back to back while the probes run.

@@ -90,6 +90,7 @@ func main() {
 	flag.IntVar(&opt.webhookConns, "webhook-conns", 8, "concurrent keep-alive connections of the webhook load")
 	flag.Parse()
 	opt.phases = strings.Split(*phases, ",")
+	raiseFileLimit(100000)
 	opt.nice = *nice
 	if opt.nice != 0 {
 		ownAutogroup(opt.nice)
@@ -158,6 +159,21 @@ func main() {
 		fatalf("%v", err)
 	}
 	logf("wrote %s", out)
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE to n where allowed: the side-by-side
+// runs hold three sets of 10,000 listeners at once. Children inherit it.
+func raiseFileLimit(n uint64) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= n {
+		return
+	}
+	want := syscall.Rlimit{Cur: n, Max: max(n, rl.Max)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		// Not root: as far as the hard limit goes.
+		want = syscall.Rlimit{Cur: rl.Max, Max: rl.Max}
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	}
 }
 
 func envInt(name string) int {
