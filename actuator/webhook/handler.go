@@ -282,7 +282,7 @@ func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bo
 		// acts once the device is configured.
 		h.forget(key)
 		o.result = resUnknownDevice
-		o.detail = fmt.Sprintf("%v: no device %q is configured; check the route's device_label and the devices section", err, o.device)
+		o.detail = fmt.Sprintf("device %q: %v — check the route's device_label and the devices section", o.device, err)
 		h.logAction(slog.LevelWarn, o)
 		return o, false
 	default:

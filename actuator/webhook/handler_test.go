@@ -374,7 +374,7 @@ func TestReplyEscapes(t *testing.T) {
 	if want := strings.ToValidUTF8(odd, "\uFFFD"); rep.Alerts[0].Device != want {
 		t.Errorf("device %q, want %q", rep.Alerts[0].Device, want)
 	}
-	if !bytes.Contains([]byte(rep.Alerts[0].Detail), []byte(`no device "cam \"quoted\"`)) {
+	if !bytes.Contains([]byte(rep.Alerts[0].Detail), []byte(`device "cam \"quoted\"`)) {
 		t.Errorf("detail %q", rep.Alerts[0].Detail)
 	}
 }
