@@ -55,6 +55,9 @@ type engineCase struct {
 
 var opt options
 
+// ownWork: benchrun made opt.work and removes it, also on a fatal error.
+var ownWork bool
+
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
@@ -127,7 +130,7 @@ func main() {
 		if err != nil {
 			fatalf("%v", err)
 		}
-		opt.work = d
+		opt.work, ownWork = d, true
 		defer os.RemoveAll(d)
 	}
 
@@ -137,6 +140,9 @@ func main() {
 		s := <-sig
 		logf("%s: stopping every process started", s)
 		stopAll()
+		if ownWork {
+			os.RemoveAll(opt.work)
+		}
 		os.Exit(130)
 	}()
 	defer stopAll()
@@ -340,6 +346,9 @@ func logf(format string, args ...any) {
 func fatalf(format string, args ...any) {
 	logf("FATAL: "+format, args...)
 	stopAll()
+	if ownWork {
+		os.RemoveAll(opt.work)
+	}
 	os.Exit(1)
 }
 
