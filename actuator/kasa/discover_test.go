@@ -21,7 +21,7 @@ func TestDiscover(t *testing.T) {
 	} {
 		t.Run(tc.model, func(t *testing.T) {
 			sim := startSim(t, kasasim.Options{Model: tc.model})
-			found, err := kasa.Discover(ctxT(t), kasa.DiscoverOptions{Broadcast: sim.Addr(), Timeout: 300 * time.Millisecond, Logger: quiet})
+			found, err := kasa.Discover(ctxT(t), kasa.DiscoverOptions{Broadcast: sim.Addr(), Timeout: 2 * time.Second, Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}

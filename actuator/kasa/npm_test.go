@@ -43,7 +43,7 @@ func startNPM(t *testing.T, model string) npmDevice {
 	// The npm device binds UDP on a free port, then TCP on the same number,
 	// which another socket may hold: try a few times.
 	var why string
-	for range 3 {
+	for range 10 {
 		d, err := launchNPM(t, node, model)
 		if err == nil {
 			return d
@@ -162,7 +162,7 @@ func TestAgainstNPMSimulator(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			found, err := kasa.Discover(ctx, kasa.DiscoverOptions{Broadcast: "127.0.0.1:" + itoa(dev.Port), Timeout: 500 * time.Millisecond, Logger: quiet})
+			found, err := kasa.Discover(ctx, kasa.DiscoverOptions{Broadcast: "127.0.0.1:" + itoa(dev.Port), Timeout: 2 * time.Second, Logger: quiet})
 			if err != nil || len(found) != 1 || found[0].Protocol != "xor" || len(found[0].Outlets) != tc.outlets {
 				t.Fatalf("discovery: %+v, %v", found, err)
 			}
