@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/simdevice"
 	"github.com/restartinator/restartinator/internal/state"
+	"github.com/restartinator/restartinator/internal/testlog"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -31,13 +31,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // assertion.
 const bound = 20 * time.Second
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuf = testlog.Buffer
 
 // recorder is an event.Notifier that keeps every event and wakes waiters.
 type recorder struct {

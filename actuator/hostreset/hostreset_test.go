@@ -1,7 +1,6 @@
 package hostreset
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/internal/testlog"
 )
 
 var start = time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)
@@ -108,23 +108,7 @@ func (r *recorder) all() []event.Event {
 	return append([]event.Event(nil), r.events...)
 }
 
-// syncBuffer is a log sink safe to read while Reset runs in a goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 func testLogger() (*slog.Logger, *syncBuffer) {
 	var buf syncBuffer

@@ -23,6 +23,7 @@ import (
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/state"
+	"github.com/restartinator/restartinator/internal/testlog"
 )
 
 const testConfig = `
@@ -286,23 +287,7 @@ func payload(t testing.TB, truncated uint64, alerts ...template.Alert) string {
 	return string(b)
 }
 
-// syncBuffer is a bytes.Buffer for logs written from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 // serve runs one request in-process.
 func serve(h http.Handler, body string) *httptest.ResponseRecorder {

@@ -89,8 +89,10 @@ func (d *Device) SetUp(up bool) error {
 			c.Close()
 			delete(d.conns, c)
 		}
-		// Hold the port so no other process takes it while the device is
-		// down: connections to a bound socket that does not listen are refused.
+		// Hold the port (best effort) so no other process takes it while the
+		// device is down: connections to a bound socket that does not listen
+		// are refused. If a closing connection still names the port, the
+		// hold has to share it, and another listener could then take it.
 		if fd, rerr := reservePort(d.ln.Addr().(*net.TCPAddr).Port); rerr == nil {
 			d.reserved = fd
 		}
@@ -129,7 +131,13 @@ func reservePort(port int) (int, error) {
 	// Without SO_REUSEADDR, so no other socket (Go's listeners set it) can
 	// share the port.
 	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
-	if err := syscall.Bind(fd, addr); err != nil {
+	err = syscall.Bind(fd, addr)
+	// A connection just closed may hold the port for a moment (LAST_ACK).
+	for i := 0; err != nil && i < 50; i++ {
+		time.Sleep(time.Millisecond)
+		err = syscall.Bind(fd, addr)
+	}
+	if err != nil {
 		// A connection in TIME_WAIT still names the port: share it then.
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
 		if err := syscall.Bind(fd, addr); err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestDownRefusesAndHoldsThePort(t *testing.T) {
+func TestDownRefusesAndComesBackOnItsPort(t *testing.T) {
 	d, err := Start()
 	if err != nil {
 		t.Fatal(err)
@@ -25,10 +25,6 @@ func TestDownRefusesAndHoldsThePort(t *testing.T) {
 	d.SetUp(false)
 	if err := dial(); err == nil {
 		t.Fatal("down device answered")
-	}
-	if l, err := net.Listen("tcp", d.Addr()); err == nil {
-		l.Close()
-		t.Fatal("another listener could take the port of a down device")
 	}
 	if err := d.SetUp(true); err != nil {
 		t.Fatal(err)
