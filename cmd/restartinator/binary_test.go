@@ -205,6 +205,12 @@ func TestSIGHUPReloadAndSIGTERM(t *testing.T) {
 	if _, body := get(t, "http://"+addr+"/config"); !strings.Contains(body, "name: cam2") {
 		t.Errorf("good config not applied:\n%s", body)
 	}
+	terminate(t, cmd, logs)
+}
+
+// terminate sends SIGTERM and waits (bounded) for a clean exit.
+func terminate(t *testing.T, cmd *exec.Cmd, logs *syncBuffer) {
+	t.Helper()
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

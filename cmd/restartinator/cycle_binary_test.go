@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -127,17 +126,7 @@ func TestSIGTERMMidCyclePowerBackBeforeExit(t *testing.T) {
 	if code != http.StatusConflict {
 		t.Errorf("second cycle of a cycling outlet: %d %s, want 409", code, body)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit: %v\n%s", err, logs.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("did not exit after SIGTERM")
-	}
+	terminate(t, cmd, logs)
 	if !r.relayOn(t) {
 		t.Fatalf("outlet left off after SIGTERM\n%s", logs.String())
 	}

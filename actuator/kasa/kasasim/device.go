@@ -144,21 +144,7 @@ func (d *device) loadIOT(rec recording, now time.Time) error {
 			}
 		}
 	}
-	if watts == 0 {
-		// Recorded with nothing plugged in: draw something so a reading
-		// visibly follows the relay.
-		watts = 12.5
-	}
-	if volts == 0 {
-		volts = 120
-	}
-	if amps == 0 {
-		amps = watts / volts
-	}
-	mk := func(id, alias string, on bool, onTime float64) *outlet {
-		return &outlet{id: id, alias: alias, on: on, onSince: now.Add(-time.Duration(onTime) * time.Second),
-			watts: watts, volts: volts, amps: amps, wattHours: wh, lastTally: now}
-	}
+	mk := outletMaker(now, watts, volts, amps, wh)
 	if kids, ok := si["children"].([]any); ok && len(kids) > 0 {
 		d.strip = true
 		for _, k := range kids {
@@ -222,19 +208,7 @@ func (d *device) loadSMART(rec recording, now time.Time) error {
 			wh, _ = num(eu["month_energy"])
 		}
 	}
-	if watts == 0 {
-		watts = 12.5
-	}
-	if volts == 0 {
-		volts = 120
-	}
-	if amps == 0 {
-		amps = watts / volts
-	}
-	mk := func(id, alias string, on bool, onTime float64) *outlet {
-		return &outlet{id: id, alias: alias, on: on, onSince: now.Add(-time.Duration(onTime) * time.Second),
-			watts: watts, volts: volts, amps: amps, wattHours: wh, lastTally: now}
-	}
+	mk := outletMaker(now, watts, volts, amps, wh)
 	if list := asMap(d.smart["get_child_device_list"]); list != nil {
 		kids, _ := list["child_device_list"].([]any)
 		details := asMap(d.smart["child_devices"])
@@ -363,4 +337,23 @@ func deepCopy(v any) any {
 	var out any
 	json.Unmarshal(b, &out)
 	return out
+}
+
+// outletMaker builds outlets that share the recorded meter reading. A
+// recording made with nothing plugged in still draws something, so a
+// reading visibly follows the relay.
+func outletMaker(now time.Time, watts, volts, amps, wh float64) func(id, alias string, on bool, onTime float64) *outlet {
+	if watts == 0 {
+		watts = 12.5
+	}
+	if volts == 0 {
+		volts = 120
+	}
+	if amps == 0 {
+		amps = watts / volts
+	}
+	return func(id, alias string, on bool, onTime float64) *outlet {
+		return &outlet{id: id, alias: alias, on: on, onSince: now.Add(-time.Duration(onTime) * time.Second),
+			watts: watts, volts: volts, amps: amps, wattHours: wh, lastTally: now}
+	}
 }
