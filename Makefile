@@ -23,7 +23,7 @@ run demo: build
 	./$(BIN) --demo --web.listen-address=127.0.0.1:9788
 
 ## test: everything CI runs; installs missing test tools first
-test: test-deps fmt-check vet unit $(TEST_TARGETS)
+test: test-deps lint unit $(TEST_TARGETS)
 
 test-deps:
 	@./scripts/test-deps.sh
@@ -35,7 +35,11 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+## lint: gofmt, go vet and golangci-lint (staticcheck, errcheck, unused …;
+## pinned in tools/golangci-lint.mod, settings in .golangci.yml)
+GOLANGCI_LINT ?= $(GO) tool -modfile=tools/golangci-lint.mod golangci-lint
 lint: fmt-check vet
+	$(GOLANGCI_LINT) run ./...
 
 unit:
 	$(GO) test $(GOFLAGS_TEST) $(PKGS)

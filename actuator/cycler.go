@@ -367,9 +367,13 @@ func (c *Cycler) Reconcile(ctx context.Context) {
 		if derr := p.DisarmFlipBack(ctx, in.Outlet); derr != nil && !errors.Is(derr, ErrFlipBackUnsupported) {
 			log.Warn("could not remove the plug's flip-back timer; it will switch the outlet on when it fires", "err", derr)
 		}
-		c.opt.State.ClearIntent(in.Plug, in.Outlet)
+		if err := c.opt.State.ClearIntent(in.Plug, in.Outlet); err != nil {
+			log.Warn("could not clear the finished intent from the state file; the next start switches the outlet on again", "err", err)
+		}
 		for _, d := range in.Devices {
-			c.opt.State.AddCycle(state.Cycle{Device: d, Trigger: in.Trigger, Started: in.Started, Ended: c.opt.Clock.Now(), OK: true, Detail: "finished at start-up after an interrupted run"})
+			if err := c.opt.State.AddCycle(state.Cycle{Device: d, Trigger: in.Trigger, Started: in.Started, Ended: c.opt.Clock.Now(), OK: true, Detail: "finished at start-up after an interrupted run"}); err != nil {
+				log.Warn("could not record the finished cycle in the state file", "device", d, "err", err)
+			}
 		}
 	}
 }

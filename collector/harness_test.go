@@ -142,13 +142,12 @@ type dev struct {
 }
 
 type harnessOpts struct {
-	devices      []dev
-	guard        string // YAML of global.guard fields
-	dryRun       bool
-	plugTimeout  time.Duration
-	settings     string // YAML of per-device settings
-	maxConcurent int
-	noWait       bool
+	devices     []dev
+	guard       string // YAML of global.guard fields
+	dryRun      bool
+	plugTimeout time.Duration
+	settings    string // YAML of per-device settings
+	noWait      bool
 }
 
 // harness is a supervisor, Cycler and plug registry on a fake clock, with a
@@ -440,8 +439,6 @@ func (h *harness) setUp(name string, up bool) {
 		h.t.Fatal(err)
 	}
 }
-
-func (h *harness) onCycler(f func(actuator.Update)) { h.onUpdate.Store(&f) }
 
 // goOffline takes device name, up and on its check_interval rhythm, down:
 // two failed probes, then the third, and returns when the offline event is

@@ -214,7 +214,7 @@ func (m *Mailer) step(ctx context.Context) {
 			break
 		}
 	}
-	m.save()
+	_ = m.save() // save logs its own failure and keeps the queue in memory
 }
 
 // nextWake is how long until the burst closes or the next retry is due.

@@ -312,19 +312,6 @@ func (r *rig) tick(step time.Duration) {
 	r.settle()
 }
 
-// waitUntil waits (in real time, bounded) for something the fake clock
-// does not drive, like a probe's answer.
-func (r *rig) waitUntil(what string, cond func() bool) {
-	r.t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: not within %s", what, bound)
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
-}
-
 func (r *rig) snapshot() map[string]collector.DeviceStatus {
 	out := map[string]collector.DeviceStatus{}
 	for _, s := range r.sup.Snapshot() {

@@ -165,7 +165,7 @@ func (w *Watcher) Run(ctx context.Context) {
 
 func (w *Watcher) watch(ctx context.Context, t *trigger, fw *fsnotify.Watcher) {
 	interval := t.cfg.CheckInterval.D()
-	w.check(ctx, t)
+	_, _ = w.check(ctx, t) // check logs and records its own failures
 	timer := w.opts.Clock.NewTimer(interval)
 	defer timer.Stop()
 	for {
@@ -179,7 +179,7 @@ func (w *Watcher) watch(ctx context.Context, t *trigger, fw *fsnotify.Watcher) {
 				t.log.Debug("cannot watch the indicator file's directory with fsnotify; polling", "err", err)
 			}
 		}
-		w.check(ctx, t)
+		_, _ = w.check(ctx, t)
 	}
 }
 

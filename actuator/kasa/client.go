@@ -171,7 +171,7 @@ func (c *Client) connect(ctx context.Context) error {
 		}
 		return xerr
 	}
-	xt.close()
+	_ = xt.close()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -199,7 +199,7 @@ func (c *Client) connectKLAP(ctx context.Context) error {
 		return serr
 	}
 	if !errors.Is(serr, errProtocol) && !isDeviceErr(serr) {
-		kt.close()
+		_ = kt.close()
 		return serr
 	}
 	ia := newIOTAPI(kt)
@@ -211,7 +211,7 @@ func (c *Client) connectKLAP(ctx context.Context) error {
 		}
 		return ierr
 	}
-	kt.close()
+	_ = kt.close()
 	return fmt.Errorf("KLAP device speaks neither the SMART API (%v) nor the IOT API (%w)", serr, ierr)
 }
 

@@ -304,7 +304,7 @@ func (a *iotAPI) armFlipBack(ctx context.Context, o actuator.Outlet, secs int) e
 	var added struct {
 		ID string `json:"id"`
 	}
-	json.Unmarshal(res[1], &added)
+	_ = json.Unmarshal(res[1], &added) // no id: the rule is removed by delete_all_rules instead
 	a.ruleIDs[o.ID] = added.ID
 	return nil
 }

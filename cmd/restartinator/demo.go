@@ -48,7 +48,7 @@ func (d *demoDevice) step(now time.Time) {
 		d.upAt = now.Add(3 * time.Second) // booting
 	}
 	d.wasOn = on
-	d.dev.SetUp(on && !d.hung && !now.Before(d.upAt))
+	_ = d.dev.SetUp(on && !d.hung && !now.Before(d.upAt)) // a failed rebind is tried again on the next tick
 }
 
 func (d *demoDevice) hang() {

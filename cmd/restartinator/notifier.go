@@ -28,7 +28,6 @@ type notifier struct {
 	mailer  *notify.Mailer
 	enabled bool
 	running bool
-	reg     *prometheus.Registry
 	col     *lazyCollector
 }
 

@@ -17,7 +17,7 @@ func (s *service) reloadOnSIGHUP(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			s.reload() // logs its own outcome
+			_ = s.reload() // logs its own outcome
 		}
 	}
 }

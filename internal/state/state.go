@@ -120,7 +120,7 @@ func (s *Store) save() error {
 		return fmt.Errorf("replacing state file: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {
-		d.Sync()
+		_ = d.Sync() // best effort: not every file system syncs directories
 		d.Close()
 	}
 	return nil

@@ -300,7 +300,7 @@ func parse(raw []byte) (*Message, error) {
 	if m.Subject, err = dec.DecodeHeader(msg.Header.Get("Subject")); err != nil {
 		return nil, err
 	}
-	var body io.Reader = msg.Body
+	body := msg.Body
 	switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
 	case "quoted-printable":
 		body = quotedprintable.NewReader(body)

@@ -27,7 +27,7 @@ func (p *Plug) serve(ln net.Listener) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			srv.Serve(httpOnly{ln})
+			_ = srv.Serve(httpOnly{ln}) // ErrServerClosed once the simulator closes
 		}()
 		return
 	}
@@ -244,7 +244,7 @@ func (p *Plug) serveUDP() {
 		default:
 			continue
 		}
-		p.udp.WriteTo(reply, from)
+		_, _ = p.udp.WriteTo(reply, from) // discovery is best effort, as on a device
 	}
 }
 
@@ -304,7 +304,7 @@ func (c *sniffConn) Read(b []byte) (int, error) {
 	if !c.seen && n > 0 {
 		c.seen = true
 		if b[0] < 'A' || b[0] > 'Z' {
-			c.Conn.Close()
+			c.Close()
 			return 0, io.EOF
 		}
 	}

@@ -6,7 +6,6 @@
 package kasasim
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -375,5 +374,3 @@ func (p *Plug) Close() error {
 	p.wg.Wait()
 	return nil
 }
-
-var errClosed = errors.New("simulator closed")

@@ -118,7 +118,7 @@ func (p *Plug) smartCall(r smartReq, child *outlet) map[string]any {
 		var lp struct {
 			Start int `json:"start_index"`
 		}
-		json.Unmarshal(r.Params, &lp)
+		_ = json.Unmarshal(r.Params, &lp) // no params: from the start, as a device does
 		var list []any
 		// Pages of up to 10, like the firmware.
 		for i := lp.Start; i < len(d.outlets) && i < lp.Start+10; i++ {
