@@ -50,6 +50,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"plug-and-plug-host":       `device "cam": give plug or plug_host, not both`,
 		"bad-body-regexp":          `device "cam": probe.body_regexp: error parsing regexp`,
 		"bad-bool":                 `line 4: use_ssl: "maybe" is not a boolean`,
+		"empty-token-file":         `webhook.bearer_token_file testdata/empty-token is empty`,
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {

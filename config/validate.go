@@ -91,6 +91,13 @@ func (c *Config) validate() error {
 	}
 	if err := checkSecretFile("webhook.bearer_token_file", c.Webhook.BearerTokenFile); err != nil {
 		errs = append(errs, err)
+	} else if f := c.Webhook.BearerTokenFile; f != "" {
+		// An empty token would turn token auth off and fall back to loopback trust.
+		if tok, err := ReadSecret("", f); err != nil {
+			fail("webhook.bearer_token_file: %v", err)
+		} else if tok == "" {
+			fail("webhook.bearer_token_file %s is empty: put the token in it, or remove the key to rely on loopback trust", f)
+		}
 	}
 	if c.Webhook.MaxBodyBytes < 0 {
 		fail("webhook.max_body_bytes must be positive")

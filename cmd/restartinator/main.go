@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("demo", "Run the whole loop on loopback against built-in simulated plugs and devices; no hardware needed.").BoolVar(&opts.demo)
 	app.Flag("web.allow-unauthenticated-actions", "Allow the action endpoints (webhook, manual cycle, reload) without authentication on non-loopback addresses.").
 		BoolVar(&opts.allowUnauthenticated)
+	app.Flag("web.max-connections", "Most HTTP connections open at once per listener; more wait in the kernel's queue. 0: the default; -1: no limit.").
+		Default(strconv.Itoa(defaultMaxConnections)).IntVar(&opts.maxConnections)
 	app.Flag("web.external-url", "The URL under which restartinator is reachable, for links in emails and the status page.").StringVar(&opts.externalURL)
 	app.Flag("web.route-prefix", "Prefix for the HTTP routes, when served behind a reverse proxy. Defaults to the path of --web.external-url.").StringVar(&opts.routePrefix)
 	logCfg := &promslog.Config{}

@@ -13,12 +13,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/statuspage"
@@ -35,6 +38,8 @@ type serveOptions struct {
 	allowUnauthenticated bool
 	externalURL          string
 	routePrefix          string
+	// maxConnections caps open HTTP connections per listener; negative: no cap.
+	maxConnections int
 }
 
 // safeConfig holds the running config; a reload swaps it whole.
@@ -109,14 +114,19 @@ func newService(opts *serveOptions, logger *slog.Logger) (*service, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.reloadSuccess, s.reloadTime,
 	)
-	webAuth := false
+	s.auth = &actionAuth{token: s.webhookToken, allowUnauth: opts.allowUnauthenticated}
 	if opts.web != nil && opts.web.WebConfigFile != nil {
-		var err error
-		if webAuth, err = webConfigAuthenticates(*opts.web.WebConfigFile); err != nil {
+		// Checked now so a bad file stops the start; actionAuth reads it again per request.
+		if _, err := webConfigAuthenticates(*opts.web.WebConfigFile); err != nil {
 			return nil, err
 		}
+		s.auth.webConfigFile = *opts.web.WebConfigFile
 	}
-	s.auth = &actionAuth{webAuth: webAuth, token: s.webhookToken, allowUnauth: opts.allowUnauthenticated}
+	host, err := externalHost(opts.externalURL)
+	if err != nil {
+		return nil, err
+	}
+	s.auth.externalHost = host
 	prefix, err := routePrefix(opts.routePrefix, opts.externalURL)
 	if err != nil {
 		return nil, err
@@ -142,17 +152,23 @@ func routePrefix(prefix, external string) (string, error) {
 	return prefix, nil
 }
 
-func (s *service) webhookToken() string {
+// webhookToken is the bearer token actions need, "" when none is configured.
+// A token file that cannot be read, or has become empty, is an error, so
+// actions fail closed instead of falling back to loopback trust.
+func (s *service) webhookToken() (string, error) {
 	c := s.cfg.get()
 	if c == nil {
-		return ""
+		return "", nil
 	}
 	tok, err := config.ReadSecret(string(c.Webhook.BearerToken), c.Webhook.BearerTokenFile)
-	if err != nil {
-		s.logger.Error("cannot read webhook.bearer_token_file; refusing token-authenticated actions", "err", err)
-		return "\x00unreadable" // never matches a header
+	if err == nil && tok == "" && c.Webhook.BearerTokenFile != "" {
+		err = fmt.Errorf("%s is empty", c.Webhook.BearerTokenFile)
 	}
-	return tok
+	if err != nil {
+		s.logger.Error("cannot use webhook.bearer_token_file; refusing actions", "err", err)
+		return "", err
+	}
+	return tok, nil
 }
 
 // load reads the config file and checks it with every component's rules.
@@ -256,32 +272,90 @@ func (s *service) handler() http.Handler {
 	return mux
 }
 
+// HTTP server limits: a client that is slow to send, or sends nothing, is cut
+// off instead of holding a connection (and a file descriptor) for ever.
+const (
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout covers the headers and a webhook body of max_body_bytes.
+	readTimeout = 60 * time.Second
+	// writeTimeout bounds a whole response; the longest is a webhook whose
+	// alerts each check their plug (5 s each, max_alerts_per_request of them)
+	// and the status page's pages are small, so two minutes is safe.
+	writeTimeout   = 2 * time.Minute
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 64 << 10
+	// defaultMaxConnections is --web.max-connections: enough for Prometheus,
+	// Alertmanager and a few browsers; a client holding them all waits in the
+	// kernel's accept queue, costing this process no file descriptor.
+	defaultMaxConnections = 256
+)
+
+// newHTTPServer is the server every listener shares.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+}
+
 // serve runs the HTTP server until ctx ends, then runs the shutdown hooks
 // and stops the server gracefully.
 func (s *service) serve(ctx context.Context, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() {
-		if s.opts.web.WebSystemdSocket != nil && *s.opts.web.WebSystemdSocket {
-			errc <- web.ListenAndServe(srv, s.opts.web, s.logger)
-			return
+	ls, err := s.listen()
+	if err != nil {
+		return err
+	}
+	return s.serveOn(ctx, ls, h)
+}
+
+// listen opens the listeners: systemd's sockets, or --web.listen-address.
+// Listening ourselves lets us log the real address of a ":0" listener and
+// wrap each listener in the connection limit.
+func (s *service) listen() ([]net.Listener, error) {
+	if s.opts.web.WebSystemdSocket != nil && *s.opts.web.WebSystemdSocket {
+		ls, err := activation.Listeners()
+		if err != nil {
+			return nil, fmt.Errorf("systemd socket activation: %w", err)
 		}
-		// Listening ourselves lets us log the real address of a ":0" listener.
-		var ls []net.Listener
-		for _, addr := range *s.opts.web.WebListenAddresses {
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				for _, o := range ls {
-					o.Close()
-				}
-				errc <- fmt.Errorf("listening on %s: %w — is another program using the port?", addr, err)
-				return
+		if len(ls) == 0 {
+			return nil, errors.New("--web.systemd-socket: no socket activation file descriptors found — is restartinator.socket enabled?")
+		}
+		return ls, nil
+	}
+	var ls []net.Listener
+	for _, addr := range *s.opts.web.WebListenAddresses {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, o := range ls {
+				o.Close()
 			}
-			s.logger.Info("listening", "address", l.Addr().String())
-			ls = append(ls, l)
+			return nil, fmt.Errorf("listening on %s: %w — is another program using the port?", addr, err)
 		}
-		errc <- web.ServeMultiple(ls, srv, s.opts.web, s.logger)
-	}()
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// serveOn serves h on the listeners until ctx ends.
+func (s *service) serveOn(ctx context.Context, ls []net.Listener, h http.Handler) error {
+	limit := s.opts.maxConnections
+	if limit == 0 {
+		limit = defaultMaxConnections
+	}
+	for i, l := range ls {
+		s.logger.Info("listening", "address", l.Addr().String(), "max_connections", limit)
+		if limit > 0 {
+			ls[i] = netutil.LimitListener(l, limit)
+		}
+	}
+	srv := newHTTPServer(h, s.logger)
+	errc := make(chan error, 1)
+	go func() { errc <- web.ServeMultiple(ls, srv, s.opts.web, s.logger) }()
 	select {
 	case err := <-errc:
 		return err

@@ -128,22 +128,44 @@ func TestConfigPageRedactsSecrets(t *testing.T) {
 
 func TestActionAuth(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	dir := t.TempDir()
+	basicAuth := filepath.Join(dir, "basic.yml")
+	os.WriteFile(basicAuth, []byte("basic_auth_users:\n  admin: $2y$10$abcdefghijklmnopqrstuv\n"), 0o600)
 	cases := []struct {
 		name        string
 		auth        actionAuth
 		remote      string
-		header      string
+		host        string
+		headers     map[string]string
 		wantAllowed bool
 		wantCode    int
 	}{
-		{"no auth, loopback", actionAuth{}, "127.0.0.1:5000", "", true, 0},
-		{"no auth, ipv6 loopback", actionAuth{}, "[::1]:5000", "", true, 0},
-		{"no auth, remote", actionAuth{}, "192.0.2.7:5000", "", false, http.StatusForbidden},
-		{"no auth, remote, allowed by flag", actionAuth{allowUnauth: true}, "192.0.2.7:5000", "", true, 0},
-		{"token, right", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "Bearer s3cret", true, 0},
-		{"token, wrong", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "Bearer s3cres", false, http.StatusUnauthorized},
-		{"token, missing even on loopback", actionAuth{token: constToken("s3cret")}, "127.0.0.1:5000", "", false, http.StatusUnauthorized},
-		{"web config authenticates", actionAuth{webAuth: true, token: constToken("")}, "192.0.2.7:5000", "", true, 0},
+		{"no auth, loopback", actionAuth{}, "127.0.0.1:5000", "127.0.0.1:9788", nil, true, 0},
+		{"no auth, ipv6 loopback", actionAuth{}, "[::1]:5000", "[::1]:9788", nil, true, 0},
+		{"no auth, localhost name", actionAuth{}, "127.0.0.1:5000", "localhost:9788", nil, true, 0},
+		{"no auth, *.localhost name", actionAuth{}, "127.0.0.1:5000", "restartinator.localhost", nil, true, 0},
+		{"no auth, external-url host", actionAuth{externalHost: "mon.example.net"}, "127.0.0.1:5000", "MON.example.net:9788", nil, true, 0},
+		{"no auth, remote", actionAuth{}, "192.0.2.7:5000", "192.0.2.1:9788", nil, false, http.StatusForbidden},
+		{"no auth, remote, allowed by flag", actionAuth{allowUnauth: true}, "192.0.2.7:5000", "192.0.2.1:9788", nil, true, 0},
+		// DNS rebinding: the user's browser posts to loopback under the attacker's name.
+		{"no auth, loopback, rebound name", actionAuth{}, "127.0.0.1:5000", "evil.example.com:9788", nil, false, http.StatusForbidden},
+		{"no auth, loopback, name not the external one", actionAuth{externalHost: "mon.example.net"}, "127.0.0.1:5000", "evil.example.com", nil, false, http.StatusForbidden},
+		{"no auth, loopback, no Host", actionAuth{}, "127.0.0.1:5000", "", nil, false, http.StatusForbidden},
+		// A reverse proxy on the same host: every request comes from loopback.
+		{"no auth, via proxy, X-Forwarded-For", actionAuth{}, "127.0.0.1:5000", "127.0.0.1:9788", map[string]string{"X-Forwarded-For": "198.51.100.9"}, false, http.StatusForbidden},
+		{"no auth, via proxy, X-Forwarded-Host", actionAuth{}, "127.0.0.1:5000", "localhost", map[string]string{"X-Forwarded-Host": "mon.example.net"}, false, http.StatusForbidden},
+		{"no auth, via proxy, Forwarded", actionAuth{}, "127.0.0.1:5000", "localhost", map[string]string{"Forwarded": "for=198.51.100.9"}, false, http.StatusForbidden},
+		{"no auth, via proxy, X-Real-IP", actionAuth{}, "127.0.0.1:5000", "localhost", map[string]string{"X-Real-IP": "198.51.100.9"}, false, http.StatusForbidden},
+		{"token, via proxy", actionAuth{token: constToken("s3cret")}, "127.0.0.1:5000", "localhost", map[string]string{"X-Forwarded-For": "198.51.100.9", "Authorization": "Bearer s3cret"}, true, 0},
+		{"token, right", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "h", map[string]string{"Authorization": "Bearer s3cret"}, true, 0},
+		{"token, scheme in lower case", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "h", map[string]string{"Authorization": "bearer s3cret"}, true, 0},
+		{"token, scheme in upper case", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "h", map[string]string{"Authorization": "BEARER s3cret"}, true, 0},
+		{"token, other scheme", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "h", map[string]string{"Authorization": "Basic s3cret"}, false, http.StatusUnauthorized},
+		{"token, wrong", actionAuth{token: constToken("s3cret")}, "192.0.2.7:5000", "h", map[string]string{"Authorization": "Bearer s3cres"}, false, http.StatusUnauthorized},
+		{"token, missing even on loopback", actionAuth{token: constToken("s3cret")}, "127.0.0.1:5000", "localhost", nil, false, http.StatusUnauthorized},
+		{"token file unusable, loopback", actionAuth{token: func() (string, error) { return "", os.ErrNotExist }}, "127.0.0.1:5000", "localhost", nil, false, http.StatusServiceUnavailable},
+		{"web config authenticates", actionAuth{webConfigFile: basicAuth, token: constToken("")}, "192.0.2.7:5000", "h", nil, true, 0},
+		{"web config unreadable, loopback", actionAuth{webConfigFile: filepath.Join(dir, "gone.yml")}, "127.0.0.1:5000", "localhost", nil, false, http.StatusServiceUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,8 +174,9 @@ func TestActionAuth(t *testing.T) {
 			}
 			req := httptest.NewRequest(http.MethodPost, "/webhook", nil)
 			req.RemoteAddr = tc.remote
-			if tc.header != "" {
-				req.Header.Set("Authorization", tc.header)
+			req.Host = tc.host
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
 			}
 			rec := httptest.NewRecorder()
 			tc.auth.wrap(ok).ServeHTTP(rec, req)
@@ -161,13 +184,13 @@ func TestActionAuth(t *testing.T) {
 				t.Errorf("refused with %d: %s", rec.Code, rec.Body)
 			}
 			if !tc.wantAllowed && rec.Code != tc.wantCode {
-				t.Errorf("code %d, want %d", rec.Code, tc.wantCode)
+				t.Errorf("code %d, want %d: %s", rec.Code, tc.wantCode, rec.Body)
 			}
 		})
 	}
 }
 
-func constToken(s string) func() string { return func() string { return s } }
+func constToken(s string) func() (string, error) { return func() (string, error) { return s, nil } }
 
 func TestWebConfigAuthenticates(t *testing.T) {
 	dir := t.TempDir()

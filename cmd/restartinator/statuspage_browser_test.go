@@ -339,8 +339,8 @@ func TestStatusPageBrowserRefusals(t *testing.T) {
 		t.Errorf("%s was let through", r.URL.Path)
 		w.WriteHeader(http.StatusTeapot)
 	})
-	withToken := &actionAuth{token: func() string { return "s3cret" }}
-	noAuth := &actionAuth{token: func() string { return "" }}
+	withToken := &actionAuth{token: constToken("s3cret")}
+	noAuth := &actionAuth{token: constToken("")}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/devices", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, devicesResponse{Devices: src.Snapshot()})

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/restartinator/restartinator/internal/testlog"
+)
+
+const noTokenConfig = `
+plugs: [{name: p, host: 127.0.0.1, port: 9999}]
+devices:
+  - {name: cam, host: 127.0.0.1, port: 80, plug: p}
+`
+
+// serveReal runs the service the way `restartinator run` does: through
+// exporter-toolkit (which applies --web.config.file) on a real loopback
+// listener, with the server limits.
+func serveReal(t *testing.T, cfg, webConfig string, maxConns int) (*service, string, *testlog.Buffer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "restartinator.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &testlog.Buffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	no := false
+	s, err := newService(&serveOptions{configFile: path, maxConnections: maxConns,
+		web: &web.FlagConfig{WebConfigFile: &webConfig, WebSystemdSocket: &no}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reload(); err != nil {
+		t.Fatal(err)
+	}
+	s.markReady()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.serveOn(ctx, []net.Listener{l}, s.handler()) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return s, "http://" + l.Addr().String(), logs
+}
+
+// postAs posts with the given Host header and basic auth ("" for none).
+func postAs(t *testing.T, url, host, user, pass string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, nil)
+	req.Host = host
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The web config is followed per request: once basic_auth_users is gone, a
+// request that loopback trust does not cover is refused, and a web config
+// that cannot be read refuses everything.
+func TestWebConfigChangeAppliesToActions(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(t.TempDir(), "web.yml")
+	write := func(s string) {
+		if err := os.WriteFile(webConfig, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("basic_auth_users:\n  admin: " + string(hash) + "\n")
+	_, url, _ := serveReal(t, noTokenConfig, webConfig, 0)
+	// A name that is not loopback stands for a remote client (or a rebound
+	// name in a browser): loopback trust never covers it.
+	const remote = "restartinator.example.net"
+
+	if code, body := postAs(t, url+"/-/reload", remote, "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("no credentials under basic auth: %d %s, want 401", code, body)
+	}
+	if code, body := postAs(t, url+"/-/reload", remote, "admin", "pw"); code != http.StatusOK {
+		t.Fatalf("with credentials: %d %s, want 200", code, body)
+	}
+
+	write("# basic auth removed\n")
+	if code, body := postAs(t, url+"/-/reload", remote, "", ""); code != http.StatusForbidden {
+		t.Errorf("after basic_auth_users was removed, an unauthenticated request: %d %s, want 403", code, body)
+	}
+	if code, body := postAs(t, url+"/-/reload", "localhost", "", ""); code != http.StatusOK {
+		t.Errorf("direct loopback request without auth configured: %d %s, want 200", code, body)
+	}
+
+	write("basic_auth_users: [not, a, map\n")
+	if code, body := postAs(t, url+"/-/reload", "localhost", "admin", "pw"); code < 500 {
+		t.Errorf("with an unreadable web config: %d %s, want a 5xx refusal", code, body)
+	}
+}
+
+// A token file emptied after start-up refuses actions instead of falling
+// back to loopback trust.
+func TestEmptiedTokenFileFailsClosed(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
+	_, url, _ := serveReal(t, noTokenConfig+"webhook: {bearer_token_file: "+tokenFile+"}\n", "", 0)
+	if code, body := post(t, url+"/-/reload", "s3cret"); code != http.StatusOK {
+		t.Fatalf("right token: %d %s", code, body)
+	}
+	os.WriteFile(tokenFile, nil, 0o600)
+	if code, body := postAs(t, url+"/-/reload", "localhost", "", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "is empty") {
+		t.Errorf("emptied token file, loopback request: %d %s, want 503 saying the file is empty", code, body)
+	}
+}
+
+// Past --web.max-connections a new connection waits in the kernel's queue
+// until one of the held ones goes.
+func TestConnectionLimit(t *testing.T) {
+	_, url, _ := serveReal(t, noTokenConfig, "", 3)
+	addr := strings.TrimPrefix(url, "http://")
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		held = append(held, c)
+	}
+	// Make sure the server has accepted all three: each answers a request.
+	for _, c := range held {
+		io.WriteString(c, "GET /-/healthy HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 512)); err != nil {
+			t.Fatalf("held connection not served: %v", err)
+		}
+	}
+
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	io.WriteString(extra, "GET /-/healthy HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := extra.Read(make([]byte, 512)); err == nil {
+		t.Fatalf("a fourth connection was served past a limit of 3 (%d bytes)", n)
+	}
+
+	held[0].Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	n, err := extra.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "200 OK") {
+		t.Fatalf("after a held connection closed, the queued one: %q, %v", buf[:n], err)
+	}
+}
+
+func TestHTTPServerLimitsSet(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 ||
+		srv.MaxHeaderBytes > 1<<20 {
+		t.Errorf("server limits missing: %+v", srv)
+	}
+}
