@@ -74,6 +74,8 @@ type CyclerOptions struct {
 	// Safe tunes the safe cycle (retries, timeouts); Clock and Logger are
 	// filled in.
 	Safe SafeCycleOptions
+	// Peer makes this Cycler one of a redundant pair on the same plugs.
+	Peer PeerOptions
 }
 
 type busy struct {
@@ -88,16 +90,17 @@ type Cycler struct {
 	opt CyclerOptions
 	log *slog.Logger
 
-	mu   sync.Mutex
-	busy map[string]busy
-	sem  chan struct{}
+	mu     sync.Mutex
+	busy   map[string]busy
+	lastOn map[string]time.Time // when we last switched each outlet on
+	sem    chan struct{}
 
 	ctx    context.Context // cancelled at shutdown: cycles restore power early
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	cycles, failures, flipBackUnsupported *prometheus.CounterVec
-	last                                  *prometheus.GaugeVec
+	cycles, failures, flipBackUnsupported, skipped *prometheus.CounterVec
+	last                                           *prometheus.GaugeVec
 }
 
 // NewCycler returns a Cycler.
@@ -116,7 +119,7 @@ func NewCycler(opt CyclerOptions) *Cycler {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cycler{
-		opt: opt, log: opt.Logger, busy: map[string]busy{}, sem: make(chan struct{}, opt.MaxConcurrent),
+		opt: opt, log: opt.Logger, busy: map[string]busy{}, lastOn: map[string]time.Time{}, sem: make(chan struct{}, opt.MaxConcurrent),
 		ctx: ctx, cancel: cancel,
 		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "restartinator", Name: "power_cycles_total",
@@ -130,6 +133,10 @@ func NewCycler(opt CyclerOptions) *Cycler {
 			Namespace: "restartinator", Name: "power_cycles_without_flip_back_total",
 			Help: "Power cycles where the plug refused its own flip-back timer, so only restartinator could switch power back on.",
 		}, []string{"plug"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "restartinator", Name: "power_cycles_skipped_total",
+			Help: "Power cycles decided but not done, by device and reason (cycled_by_peer: another instance was already cycling the outlet).",
+		}, []string{"device", "reason"}),
 		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "restartinator", Name: "last_power_cycle_timestamp_seconds",
 			Help: "When the device's outlet was last switched off for a power cycle.",
@@ -142,6 +149,7 @@ func (c *Cycler) Describe(ch chan<- *prometheus.Desc) {
 	c.cycles.Describe(ch)
 	c.failures.Describe(ch)
 	c.flipBackUnsupported.Describe(ch)
+	c.skipped.Describe(ch)
 	c.last.Describe(ch)
 }
 
@@ -149,6 +157,7 @@ func (c *Cycler) Collect(ch chan<- prometheus.Metric) {
 	c.cycles.Collect(ch)
 	c.failures.Collect(ch)
 	c.flipBackUnsupported.Collect(ch)
+	c.skipped.Collect(ch)
 	c.last.Collect(ch)
 }
 
@@ -266,6 +275,11 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 		return u
 	}
 
+	if u, skip := c.skipForPeer(r); skip {
+		c.opt.Listener(u)
+		return u
+	}
+
 	started := c.opt.Clock.Now()
 	for _, d := range r.Devices {
 		c.cycles.WithLabelValues(d, r.Trigger).Inc()
@@ -293,6 +307,12 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 			log.Error("power cycle failed before switching off", "err", err)
 		}
 	} else {
+		switch {
+		case rep.SwitchedOn:
+			c.poweredOn(r.key(), now)
+		case rep.FlipBackArmed:
+			c.poweredOn(r.key(), started.Add(r.Off)) // the plug's own timer
+		}
 		c.mu.Lock()
 		c.busy[r.key()] = busy{phase: PhaseBooting, until: now.Add(r.Boot)}
 		c.mu.Unlock()
@@ -362,6 +382,7 @@ func (c *Cycler) Reconcile(ctx context.Context) {
 			continue
 		}
 		log.Warn("a previous run stopped mid-cycle; switched the outlet back on")
+		c.poweredOn(state.IntentKey(in.Plug, in.Outlet), c.opt.Clock.Now())
 		// The plug's own flip-back timer may still be armed; left there it
 		// would fire later, after someone may have switched the outlet off.
 		if derr := p.DisarmFlipBack(ctx, in.Outlet); derr != nil && !errors.Is(derr, ErrFlipBackUnsupported) {

@@ -93,7 +93,10 @@ type SafeCycleReport struct {
 	FlipBackDisarmed bool
 	OnAttempts       int
 	Interrupted      bool // ctx ended during the off time; power was restored early
-	Err              error
+	// CycledByPeer: nothing was switched; another instance was already
+	// cycling the outlet (the Cycler's peer check).
+	CycledByPeer bool
+	Err          error
 }
 
 // SafeCycle power-cycles one outlet of p so that no path leaves it off when

@@ -35,6 +35,7 @@ type GlobalConfig struct {
 	MaxConcurrentCycles int         `yaml:"max_concurrent_cycles"`
 	SingleRun           bool        `yaml:"single_run,omitempty"`
 	Guard               GuardConfig `yaml:"guard"`
+	HA                  HAConfig    `yaml:"ha,omitempty"`
 }
 
 // GuardConfig decides when the monitor itself is cut off and must hold every

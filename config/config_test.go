@@ -51,6 +51,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"bad-body-regexp":          `device "cam": probe.body_regexp: error parsing regexp`,
 		"bad-bool":                 `line 4: use_ssl: "maybe" is not a boolean`,
 		"empty-token-file":         `webhook.bearer_token_file testdata/empty-token is empty`,
+		"ha-peer-delay":            `peer_delay 1h: must be between 0s and 5m`,
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {

@@ -11,7 +11,8 @@ import (
 type Actions interface {
 	// CycleDevice power-cycles the named device's outlet in the background,
 	// after checking the plug answers. Errors: ErrUnknownDevice, ErrAlreadyCycling
-	// (the device is cycling or booting: skip), ErrPlugUnreachable (retry helps), others.
+	// (the device is cycling or booting: skip), ErrCycledByPeer (a peer instance
+	// is cycling it: skip), ErrPlugUnreachable (retry helps), others.
 	CycleDevice(ctx context.Context, device, trigger string) error
 	// ResetHost hard-resets this host (ErrNoHostReset when not configured).
 	ResetHost(ctx context.Context, trigger string) error
@@ -24,6 +25,9 @@ var (
 	ErrAlreadyCycling  = errors.New("already cycling")
 	ErrPlugUnreachable = errors.New("plug unreachable")
 	ErrNoHostReset     = errors.New("host reset is not configured")
+	// ErrCycledByPeer: another restartinator is already cycling the device's
+	// outlet (a redundant pair); skipped, answered 200.
+	ErrCycledByPeer = errors.New("cycled by a peer")
 )
 
 // Trigger is the trigger name the webhook passes to Actions.

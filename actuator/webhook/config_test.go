@@ -57,6 +57,7 @@ func TestMetrics(t *testing.T) {
 # HELP restartinator_webhook_alerts_total Alerts received through the webhook, by route action (none when no route matched) and result.
 # TYPE restartinator_webhook_alerts_total counter
 restartinator_webhook_alerts_total{action="cycle",result="already_cycling"} 0
+restartinator_webhook_alerts_total{action="cycle",result="cycled_by_peer"} 0
 restartinator_webhook_alerts_total{action="cycle",result="duplicate"} 1
 restartinator_webhook_alerts_total{action="cycle",result="failed"} 1
 restartinator_webhook_alerts_total{action="cycle",result="missing_label"} 0

@@ -277,6 +277,13 @@ func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bo
 		o.detail = err.Error()
 		h.logAction(slog.LevelInfo, o)
 		return o, false
+	case errors.Is(err, ErrCycledByPeer):
+		// The peer's cycle is the remedy; a repeat of this alert must not
+		// cycle the device again either.
+		o.result = resCycledByPeer
+		o.detail = err.Error()
+		h.logAction(slog.LevelInfo, o)
+		return o, false
 	case errors.Is(err, ErrUnknownDevice):
 		// A retry cannot help, so the reply is 200; forgotten, so a repeat
 		// acts once the device is configured.

@@ -204,6 +204,17 @@ func TestWebhook(t *testing.T) {
 			wantResults: []string{"cam cycle already_cycling"},
 		},
 		{
+			name: "a peer instance cycling the outlet is skipped",
+			body: func(t *testing.T) string { return payload(t, 0, deviceDown("cam")) },
+			setup: func(f *fakeActions) {
+				f.failNext("cam", fmt.Errorf("plug: the outlet is off: %w", ErrCycledByPeer))
+			},
+			wantCode:    200,
+			wantStatus:  "ok",
+			wantCalls:   []string{"cycle cam"},
+			wantResults: []string{"cam cycle cycled_by_peer"},
+		},
+		{
 			name: "host reset not configured is not retried",
 			body: func(t *testing.T) string {
 				return payload(t, 0, firing("alertname", "HostHung", "severity", "critical"))

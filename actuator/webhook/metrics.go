@@ -31,6 +31,7 @@ const (
 	resStarted result = iota
 	resDuplicate
 	resAlreadyCycling
+	resCycledByPeer
 	resUnknownDevice
 	resNoRoute
 	resResolved
@@ -45,6 +46,7 @@ var resultNames = [numResults]string{
 	resStarted:        "started",
 	resDuplicate:      "duplicate",
 	resAlreadyCycling: "already_cycling",
+	resCycledByPeer:   "cycled_by_peer",
 	resUnknownDevice:  "unknown_device",
 	resNoRoute:        "no_route",
 	resResolved:       "resolved",
@@ -84,7 +86,7 @@ func newMetrics() *metrics {
 	}
 	for a, results := range map[action][]result{
 		actNone:      {resNoRoute},
-		actCycle:     {resStarted, resDuplicate, resAlreadyCycling, resUnknownDevice, resResolved, resMissingLabel, resFailed},
+		actCycle:     {resStarted, resDuplicate, resAlreadyCycling, resCycledByPeer, resUnknownDevice, resResolved, resMissingLabel, resFailed},
 		actHostReset: {resHostReset, resDuplicate, resResolved, resFailed},
 		actNotify:    {resNotified, resDuplicate, resResolved},
 	} {

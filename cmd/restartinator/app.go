@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/filetrigger"
@@ -60,6 +59,7 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 		Plugs: a.plugs, State: store, Clock: a.clock, Logger: s.logger,
 		MaxConcurrent: first.Global.MaxConcurrentCycles, DryRun: first.Global.DryRun,
 		Listener: func(u actuator.Update) { a.sup.Listen(u) },
+		Peer:     peerOptions(first.Global.HA),
 	})
 	a.sup = collector.New(ctx, collector.Options{Cycler: a.cycler, Plugs: a.plugs, State: store, Notifier: a.notifier, Clock: a.clock, Logger: s.logger})
 	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
@@ -91,6 +91,7 @@ func (a *app) Apply(c *config.Config) error {
 		return err
 	}
 	a.cycler.SetLimits(c.Global.MaxConcurrentCycles, c.Global.DryRun)
+	a.cycler.SetPeer(peerOptions(c.Global.HA))
 	if err := a.sup.Apply(c); err != nil {
 		return err
 	}
@@ -143,13 +144,13 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 	if phase, busy := a.cycler.Busy(d.Plug, d.Outlet); busy {
 		return fmt.Errorf("%w: device %q is %s", webhook.ErrAlreadyCycling, device, phase)
 	}
-	p, err := a.plugs.Plug(d.Plug)
-	if err == nil {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = p.Status(cctx)
-		cancel()
-	}
-	if err != nil {
+	// Reading the plug tells whether it answers (else Alertmanager retries)
+	// and, in a redundant pair, whether the peer is already cycling it.
+	err := a.cycler.CheckPeer(ctx, actuator.Request{Plug: d.Plug, Outlet: d.Outlet, Boot: d.Settings.BootTime.D()})
+	switch {
+	case errors.Is(err, actuator.ErrCycledByPeer):
+		return fmt.Errorf("%w: %w", webhook.ErrCycledByPeer, err)
+	case err != nil:
 		return fmt.Errorf("%w: %w", webhook.ErrPlugUnreachable, err)
 	}
 	err = a.sup.RequestCycle(device, trigger)
@@ -246,4 +247,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// peerOptions turns the config's ha section into the Cycler's peer options.
+func peerOptions(h config.HAConfig) actuator.PeerOptions {
+	return actuator.PeerOptions{Check: h.PeerCheck, Instance: h.InstanceName(), Delay: h.PeerDelay.D()}
 }
