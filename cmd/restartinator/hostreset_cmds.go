@@ -50,8 +50,8 @@ func registerHostReset(app *kingpin.Application, c *hostResetCmd) command {
 	clause.Flag("dry-run", "Say exactly what would be done (device, timeout, rtcwake argv) and do nothing.").BoolVar(&c.dryRun)
 	clause.Flag("device", "The watchdog or RTC device to use instead of the configured one.").PlaceHolder("PATH").StringVar(&c.device)
 	clause.Flag("countdown", "How long to wait after the warning, so a Ctrl-C can still stop it.").Default("10s").DurationVar(&c.countdown)
-	// --config.file is normally the application's own flag; register one
-	// here only when it is not, since kingpin rejects a duplicate.
+	// --config.file is this command's own flag, unless the application has
+	// a global one (tests do), since kingpin rejects a duplicate.
 	if f := app.GetFlag("config.file"); f != nil {
 		m := f.Model()
 		c.configFile = func() string { return m.Value.String() }
@@ -60,7 +60,9 @@ func registerHostReset(app *kingpin.Application, c *hostResetCmd) command {
 		}
 	} else {
 		var path string
-		clause.Flag("config.file", "Configuration file whose host_reset section to use.").StringVar(&path)
+		c.configDefault = "restartinator.yml"
+		clause.Flag("config.file", "Configuration file whose host_reset section to use (built-in defaults when the default file is absent).").
+			Default(c.configDefault).StringVar(&path)
 		c.configFile = func() string { return path }
 	}
 	return command{clause: clause, run: c.run}

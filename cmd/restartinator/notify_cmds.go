@@ -18,8 +18,8 @@ func notifyCommands(app *kingpin.Application) []command {
 	nc := app.Command("notify", "Email notifications.")
 	test := nc.Command("test", "Send one test email with the configured settings; exit 0 when the server took it, 1 with the server's answer when not.")
 	// kingpin refuses a subcommand flag that repeats a global one, so use the
-	// global --config.file when the app has it (it does; it may be given
-	// after "notify test" too).
+	// global --config.file when an app has one (restartinator's does not:
+	// each command that reads the config has its own).
 	var configFile func() string
 	if f := app.GetFlag("config.file"); f != nil {
 		configFile = func() string { return f.Model().Value.String() }
