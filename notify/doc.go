@@ -1,12 +1,20 @@
-// Package notify owns outgoing notifications: SMTP email, its templates and
-// the delivery queue.
+// Package notify owns the delivery of outgoing notifications: one Pipeline
+// per channel (queue, coalescing, retries, persistence, the shutdown flush),
+// written once for every channel, and the template data every channel
+// renders. Each channel is a small Sender in a package of its own
+// (notify/email, ...) that renders a burst and makes one delivery attempt,
+// saying per message whether a failure is worth retrying (Alertmanager's
+// Notify(ctx, ...) (retry bool, err error)). Channels puts every channel's
+// pipeline behind the one event.Notifier the program uses; package
+// notify/channels builds them from the config.
 //
 // # Delivery
 //
-// A Mailer implements event.Notifier. Notify only appends the event to the
+// A Pipeline implements event.Notifier. Notify only appends the event to the
 // burst being gathered and returns; it never waits on the network, so a slow
-// or dead mail server cannot hold up a probe or a power cycle. Run does the
-// rest:
+// or dead server cannot hold up a probe, a power cycle or another channel
+// (each channel's Run is a goroutine of its own). Run does the rest (the
+// numbers are email's; each channel's are in its package):
 //
 //   - Coalescing. The first event opens a window of coalesce_window (default
 //     10s); every event that arrives before it closes goes into the same mail
@@ -16,44 +24,29 @@
 //   - Queue. Closed bursts wait in a queue of at most queue_size mails; when
 //     it is full the oldest mail is dropped, logged and counted in
 //     restartinator_notifications_dropped_total.
-//   - Retries. One attempt sends up to 20 queued mails over one connection.
-//     After a failed attempt the next comes after 5s, 10s, 20s ... at most
-//     5m; the first success resets the backoff, and so does a reload. A mail
-//     the server refuses for what it is (5xx after DATA) is dropped after 3
-//     refusals; everything else (connection, TLS, login, sender, recipient)
-//     is retried, since a reload may fix it. Each mail carries a fixed
-//     Message-ID, so a mail client folds the rare duplicate left by a
-//     connection lost between "250 OK" and our reading it.
-//   - Persistence. The queue is saved through a Store (the state file)
-//     whenever it changes, with any burst still being gathered, and restored
-//     by New. A damaged blob is logged and ignored.
+//   - Retries. One attempt sends up to Settings.Batch queued messages (20
+//     mails over one connection for email, one request elsewhere). After a
+//     failed attempt the next comes after 5s, 10s, 20s ... at most 5m; the
+//     first success resets the backoff, and so does a reload. A message the
+//     sender says is not worth retrying is dropped after
+//     Settings.MaxRejections refusals (3 for email's 5xx after DATA, 1 for a
+//     webhook's 4xx); everything else is retried, since a reload may fix it.
+//     Each mail carries a fixed Message-ID, so a mail client folds the rare
+//     duplicate left by a connection lost between "250 OK" and our reading
+//     it.
+//   - Persistence. The queue is saved through a Store (the state file, under
+//     the channel's name) whenever it changes, with any burst still being
+//     gathered, and restored by NewPipeline. A damaged blob is logged and
+//     ignored. The first version's mail_queue is the email channel's.
 //   - Shutdown. Flush turns the open burst into a mail, tries to deliver
 //     everything before its context ends, saves what is left and says how
 //     much that is.
 //
-// # SMTP
-//
-// smtp_host is host or host:port. Without a port: 465 with use_ssl
-// (implicit TLS), else 587 with STARTTLS as starttls says (opportunistic:
-// when the server offers it; mandatory: fail when it does not; off: never).
-// Port 25 is used only when smtp_host names it. With smtp_user set the login
-// is PLAIN or LOGIN, whichever the server offers (SCRAM, NTLM or CRAM-MD5
-// if it offers neither), and never over a connection without TLS except to
-// loopback; without smtp_user there is no login. tls_config takes ca_file,
-// server_name (default: the host) and insecure_skip_verify, which is off
-// unless asked for. timeout bounds each connection.
-//
-// Failures come back as a *DeliveryError that reads as a sentence naming
-// the server, what it did and what to check, for example
-//
-//	mail.example.com:587 refused the login for user alerts (535 5.7.8 Authentication failed) — check smtp_user and smtp_password
-//
-// The password never appears in an error or a log line.
-//
 // # Templates
 //
-// subject_template and body_template are Go text/template sources; empty
-// means DefaultSubjectTemplate and DefaultBodyTemplate. ValidateTemplates,
+// Email's subject_template and body_template are Go text/template sources;
+// empty means email.DefaultSubjectTemplate and email.DefaultBodyTemplate.
+// email.ValidateTemplates,
 // called when the config is loaded, parses both and executes them on sample
 // data (one event of each kind, all of them together, the test mail, and an
 // event with only a kind), so a template that does not parse or does not
@@ -114,19 +107,20 @@
 //	{{ range .Events }}{{ .Time.Format "15:04" }} {{ .Summary }}: {{ .Detail }}
 //	{{ end }}{{ with .ExternalURL }}{{ . }}{{ end }}
 //
-// The rendered defaults for every kind are in testdata/*.golden.
+// The rendered email defaults for every kind are in email/testdata/*.golden.
 //
 // # Metrics
 //
 // Collector exports, with descriptors built once:
 //
-//	restartinator_notifications_total{channel="email",event}          mails delivered, once per kind they report
-//	restartinator_notification_failures_total{channel="email",event}  failed delivery attempts
-//	restartinator_notifications_dropped_total{channel="email",event}  mails given up on (queue full, refused for good)
-//	restartinator_notification_queue_length{channel="email"}          mails waiting
+//	restartinator_notifications_total{channel,event}          messages delivered, once per kind they report
+//	restartinator_notification_failures_total{channel,event}  failed delivery attempts
+//	restartinator_notifications_dropped_total{channel,event}  messages given up on (queue full, refused for good)
+//	restartinator_notification_queue_length{channel}          messages waiting
 //
-// Every event kind starts at 0; the test mail counts as event="test".
+// channel is the channel's name ("email" for email). Every event kind starts
+// at 0; the test message counts as event="test".
 //
-// Package smtptest is a real SMTP server on loopback for tests of this and
-// other packages.
+// Package smtptest is a real SMTP server on loopback for tests of the email
+// channel and other packages.
 package notify

@@ -18,6 +18,7 @@ import (
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/notify"
+	"github.com/restartinator/restartinator/notify/email"
 	"github.com/restartinator/restartinator/notify/smtptest"
 )
 
@@ -74,7 +75,7 @@ func TestSMTPDownFiveMinutes(t *testing.T) {
 	cfg.Timeout = config.Duration(5 * time.Second)
 	// One line per event, to account for each.
 	cfg.BodyTemplate = "{{ range .Events }}EVENT {{ .Device }} {{ .Kind }} {{ .Time.UnixNano }}\n{{ end }}"
-	mailer, err := notify.New(&cfg, notify.Options{Clock: mclk, Store: r.store, Hostname: "reliability", Logger: r.logger})
+	mailer, err := email.New(&cfg, notify.Options{Clock: mclk, Store: r.store, Hostname: "reliability", Logger: r.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func accounted(mails []*smtptest.Message) int {
 }
 
 // queueLength is the mailer's restartinator_notification_queue_length.
-func queueLength(t *testing.T, m *notify.Mailer) float64 {
+func queueLength(t *testing.T, m *email.Mailer) float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m.Collector())

@@ -84,7 +84,7 @@ func (a *app) newPlug(c config.PlugConfig) (actuator.Plug, error) {
 // the config package (mail templates) go first, so a rejected config
 // changes nothing.
 func (a *app) Apply(c *config.Config) error {
-	if err := a.notifier.apply(c.Notifications.Email); err != nil {
+	if err := a.notifier.apply(&c.Notifications); err != nil {
 		return err
 	}
 	if err := a.plugs.Apply(c.Plugs); err != nil {

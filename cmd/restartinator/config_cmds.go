@@ -12,7 +12,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/restartinator/restartinator/config"
-	"github.com/restartinator/restartinator/notify"
+	"github.com/restartinator/restartinator/notify/channels"
 )
 
 // configCommands registers "config convert".
@@ -44,11 +44,9 @@ func (o *serveOptions) runCheck(stdout io.Writer, logger *slog.Logger) int {
 		fmt.Fprintf(stdout, "FAILED: %v\n", err)
 		return 1
 	}
-	if e := c.Notifications.Email; e != nil {
-		if err := notify.ValidateTemplates(e); err != nil {
-			fmt.Fprintf(stdout, "FAILED: %s: %v\n", o.configFile, err)
-			return 1
-		}
+	if err := channels.Validate(&c.Notifications); err != nil {
+		fmt.Fprintf(stdout, "FAILED: %s: %v\n", o.configFile, err)
+		return 1
 	}
 	fmt.Fprint(stdout, summary(o.configFile, c))
 	return 0

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,11 +11,13 @@ import (
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/state"
 	"github.com/restartinator/restartinator/notify"
+	"github.com/restartinator/restartinator/notify/channels"
 )
 
-// notifier logs every event and hands it to the mailer when email is
-// configured. The mailer is created on the first config that has email and
-// updated on reload, keeping its queue.
+// notifier logs every event and hands it to every configured notification
+// channel. A channel's pipeline is made on the first config that has it
+// and updated on reload, keeping its queue; a channel a reload removes gets
+// no new events but still delivers what it had queued.
 type notifier struct {
 	logger      *slog.Logger
 	store       *state.Store
@@ -24,104 +25,53 @@ type notifier struct {
 	externalURL string
 	ctx         context.Context
 
-	mu      sync.Mutex
-	mailer  *notify.Mailer
-	enabled bool
-	running bool
-	col     *lazyCollector
+	chans *notify.Channels
+}
+
+func (n *notifier) set() *notify.Channels {
+	if n.chans == nil {
+		n.chans = notify.NewChannels()
+	}
+	return n.chans
 }
 
 func (n *notifier) Notify(e event.Event) {
 	n.logger.Info("event", "kind", e.Kind, "device", e.Device, "plug", e.Plug, "state", e.State, "detail", e.Detail, "next", e.Next)
-	n.mu.Lock()
-	m, on := n.mailer, n.enabled
-	n.mu.Unlock()
-	if m != nil && on {
-		m.Notify(e)
-	}
+	n.set().Notify(e)
 }
 
-func (n *notifier) apply(cfg *config.EmailConfig) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if cfg == nil {
-		n.enabled = false
-		return nil
-	}
-	if n.mailer != nil {
-		if err := n.mailer.Update(cfg); err != nil {
-			return err
-		}
-		n.enabled = true
-		return nil
-	}
-	m, err := notify.New(cfg, notify.Options{Logger: n.logger, Clock: n.clock, Store: n.store, ExternalURL: n.externalURL})
+// apply builds every channel first, so a config with one bad channel
+// changes none.
+func (n *notifier) apply(cfg *config.NotificationsConfig) error {
+	built, err := channels.Build(cfg, channels.Options{Logger: n.logger})
 	if err != nil {
 		return err
 	}
-	n.mailer, n.enabled = m, true
-	n.collector().set(m.Collector())
-	if n.running {
-		go m.Run(n.ctx)
+	set := n.set()
+	keep := map[string]bool{}
+	for _, c := range built {
+		keep[c.Name] = true
+		if p := set.Get(c.Name); p != nil {
+			p.Update(c.Sender, c.Settings)
+			set.Put(p)
+			continue
+		}
+		var store notify.Store
+		if n.store != nil {
+			store = n.store
+		}
+		set.Put(notify.NewPipeline(c.Name, c.Sender, c.Settings, notify.Options{
+			Logger: n.logger, Clock: n.clock, Store: store, ExternalURL: n.externalURL}))
 	}
+	set.Keep(keep)
 	return nil
 }
 
-func (n *notifier) run() {
-	n.mu.Lock()
-	n.running = true
-	m := n.mailer
-	n.mu.Unlock()
-	if m != nil {
-		m.Run(n.ctx)
-	}
-}
+func (n *notifier) run() { n.set().Run(n.ctx) }
 
-func (n *notifier) flush(ctx context.Context) error {
-	n.mu.Lock()
-	m := n.mailer
-	n.mu.Unlock()
-	if m == nil {
-		return nil
-	}
-	return m.Flush(ctx)
-}
+func (n *notifier) flush(ctx context.Context) error { return n.set().Flush(ctx) }
 
-func (n *notifier) collector() *lazyCollector {
-	if n.col == nil {
-		n.col = &lazyCollector{}
-	}
-	return n.col
-}
+func (n *notifier) metrics() prometheus.Collector { return n.set().Collector() }
 
-func (n *notifier) metrics() prometheus.Collector {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.collector()
-}
-
-// lazyCollector forwards to the mailer's collector once there is one, so
-// the registry needs no re-registration when email is configured later.
-type lazyCollector struct {
-	mu sync.Mutex
-	c  prometheus.Collector
-}
-
-func (l *lazyCollector) set(c prometheus.Collector) {
-	l.mu.Lock()
-	l.c = c
-	l.mu.Unlock()
-}
-
-// Describe sends nothing: the collector is unchecked, since its metrics
-// appear only once email is configured.
-func (l *lazyCollector) Describe(chan<- *prometheus.Desc) {}
-
-func (l *lazyCollector) Collect(ch chan<- prometheus.Metric) {
-	l.mu.Lock()
-	c := l.c
-	l.mu.Unlock()
-	if c != nil {
-		c.Collect(ch)
-	}
-}
+// statuses is each enabled channel's delivery state, for the status page.
+func (n *notifier) statuses() []notify.Status { return n.set().Statuses() }

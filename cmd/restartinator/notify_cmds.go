@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/notify"
+	"github.com/restartinator/restartinator/notify/channels"
 )
 
 // notifyCommands registers "notify test".
 func notifyCommands(app *kingpin.Application) []command {
-	nc := app.Command("notify", "Email notifications.")
-	test := nc.Command("test", "Send one test email with the configured settings; exit 0 when the server took it, 1 with the server's answer when not.")
+	nc := app.Command("notify", "Notification channels.")
+	test := nc.Command("test", "Send one test message to each configured channel (or the one --channel names) and say per channel whether it went out; exit 0 when all did, 1 when not.")
+	channel := test.Flag("channel", "Test only this channel (its name under notifications.channels, or email).").String()
 	// kingpin refuses a subcommand flag that repeats a global one, so use the
 	// global --config.file when an app has one (restartinator's does not:
 	// each command that reads the config has its own).
@@ -28,31 +29,59 @@ func notifyCommands(app *kingpin.Application) []command {
 		configFile = func() string { return *p }
 	}
 	return []command{{clause: test, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
-		return notifyTest(ctx, logger, stdout, configFile())
+		return notifyTest(ctx, logger, stdout, configFile(), *channel)
 	}}}
 }
 
-// notifyTest sends the test mail and says what happened in a sentence.
-func notifyTest(ctx context.Context, logger *slog.Logger, stdout io.Writer, file string) int {
+// notifyTest sends the test message on each channel and says per channel
+// what happened in a sentence.
+func notifyTest(ctx context.Context, logger *slog.Logger, stdout io.Writer, file, only string) int {
 	c, err := config.LoadFile(file)
 	if err != nil {
 		fmt.Fprintf(stdout, "could not send: %v\n", err)
 		return 1
 	}
-	e := c.Notifications.Email
-	if e == nil {
-		fmt.Fprintf(stdout, "could not send: %s has no notifications.email section — add smtp_host, email_from and email_to\n", file)
-		return 1
-	}
-	m, err := notify.New(e, notify.Options{Logger: logger})
+	built, err := channels.Build(&c.Notifications, channels.Options{Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stdout, "could not send: %v\n", err)
 		return 1
 	}
-	if err := m.SendTest(ctx); err != nil {
-		fmt.Fprintf(stdout, "could not send: %v\n", err)
+	var names []string
+	var todo []channels.Channel
+	for _, ch := range built {
+		names = append(names, ch.Name)
+		if only == "" || ch.Name == only {
+			todo = append(todo, ch)
+		}
+	}
+	switch {
+	case len(built) == 0:
+		fmt.Fprintf(stdout, "could not send: %s has no notification channels — add notifications.email (smtp_host, email_from, email_to) or notifications.channels\n", file)
+		return 1
+	case len(todo) == 0:
+		fmt.Fprintf(stdout, "could not send: %s has no channel %q; it has %s\n", file, only, joinQuoted(names))
 		return 1
 	}
-	fmt.Fprintf(stdout, "sent a test email to %s via %s\n", strings.Join(e.EmailTo, ", "), m.Addr())
-	return 0
+	code := 0
+	for _, ch := range todo {
+		p := notify.NewPipeline(ch.Name, ch.Sender, ch.Settings, notify.Options{Logger: logger})
+		if err := p.SendTest(ctx); err != nil {
+			fmt.Fprintf(stdout, "%s: could not send: %v\n", ch.Name, err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: sent %s\n", ch.Name, ch.Destination())
+	}
+	return code
+}
+
+func joinQuoted(names []string) string {
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", n)
+	}
+	return s
 }

@@ -44,15 +44,15 @@ func TestNotifyTest(t *testing.T) {
 		want string
 	}{
 		{"sent", []string{"notify", "test", "--config.file", write("good.yml", email(srv.Addr, notifyTestPassword))}, 0,
-			"sent a test email to ops@example.com, oncall@example.com via " + srv.Addr + "\n"},
+			"email: sent a test email to ops@example.com, oncall@example.com via " + srv.Addr + "\n"},
 		{"global flag before the command", []string{"--log.level=warn", "notify", "test", "--config.file", write("good2.yml", email(srv.Addr, notifyTestPassword))}, 0,
-			"sent a test email to ops@example.com, oncall@example.com via " + srv.Addr + "\n"},
+			"email: sent a test email to ops@example.com, oncall@example.com via " + srv.Addr + "\n"},
 		{"login refused", []string{"notify", "test", "--config.file", write("wrong.yml", email(srv.Addr, "not-the-"+notifyTestPassword))}, 1,
-			"could not send: " + srv.Addr + " refused the login for user alerts (535 5.7.8 Authentication failed) — check smtp_user and smtp_password\n"},
+			"email: could not send: " + srv.Addr + " refused the login for user alerts (535 5.7.8 Authentication failed) — check smtp_user and smtp_password\n"},
 		{"server down", []string{"notify", "test", "--config.file", write("down.yml", email(down.Addr, notifyTestPassword))}, 1,
-			"could not send: " + down.Addr + " refused the connection — is the SMTP server running"},
+			"email: could not send: " + down.Addr + " refused the connection — is the SMTP server running"},
 		{"no email section", []string{"notify", "test", "--config.file", write("none.yml", "global:\n  dry_run: true\n")}, 1,
-			"none.yml has no notifications.email section — add smtp_host, email_from and email_to\n"},
+			"none.yml has no notification channels — add notifications.email (smtp_host, email_from, email_to) or notifications.channels\n"},
 		{"no such file", []string{"notify", "test", "--config.file", filepath.Join(dir, "missing.yml")}, 1,
 			"could not send: "},
 	}

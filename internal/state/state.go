@@ -1,5 +1,5 @@
 // Package state owns the state file: pending power-cycle intents, cycle
-// history, webhook dedup keys and queued mail. It is written atomically
+// history, webhook dedup keys and queued notifications. It is written atomically
 // (temp file, fsync, rename) so a crash never leaves half a file, and a
 // damaged file is set aside with a warning instead of stopping the program.
 package state
@@ -42,8 +42,14 @@ type file struct {
 	Intents   map[string]Intent    `json:"intents"`
 	History   []Cycle              `json:"history"`
 	Dedup     map[string]time.Time `json:"webhook_dedup"`
-	MailQueue json.RawMessage      `json:"mail_queue,omitempty"`
+	MailQueue json.RawMessage      `json:"mail_queue,omitempty"` // the first version's email queue: Open moves it to NotifyQueues["email"]
+
+	// NotifyQueues are the notification channels' queues by channel name.
+	NotifyQueues map[string]json.RawMessage `json:"notify_queues,omitempty"`
 }
+
+// emailChannel is the name the first version's mail queue is kept under.
+const emailChannel = "email"
 
 // maxHistory bounds the history kept per device.
 const maxHistory = 100
@@ -81,6 +87,15 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	}
 	if f.Dedup == nil {
 		f.Dedup = map[string]time.Time{}
+	}
+	if len(f.MailQueue) > 0 {
+		if f.NotifyQueues == nil {
+			f.NotifyQueues = map[string]json.RawMessage{}
+		}
+		if _, ok := f.NotifyQueues[emailChannel]; !ok {
+			f.NotifyQueues[emailChannel] = f.MailQueue
+		}
+		f.MailQueue = nil
 	}
 	s.f = f
 	return s, nil
@@ -213,21 +228,24 @@ func (s *Store) ForgetAlert(key string) error {
 	return s.save()
 }
 
-// LoadQueue and SaveQueue keep the mail queue (an opaque blob owned by
-// package notify).
-func (s *Store) LoadQueue() ([]byte, error) {
+// LoadQueue and SaveQueue keep a notification channel's queue (an opaque
+// blob owned by package notify) under the channel's name.
+func (s *Store) LoadQueue(channel string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]byte(nil), s.f.MailQueue...), nil
+	return append([]byte(nil), s.f.NotifyQueues[channel]...), nil
 }
 
-func (s *Store) SaveQueue(b []byte) error {
+func (s *Store) SaveQueue(channel string, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(b) == 0 {
-		s.f.MailQueue = nil
+		delete(s.f.NotifyQueues, channel)
 	} else {
-		s.f.MailQueue = append(json.RawMessage(nil), b...)
+		if s.f.NotifyQueues == nil {
+			s.f.NotifyQueues = map[string]json.RawMessage{}
+		}
+		s.f.NotifyQueues[channel] = append(json.RawMessage(nil), b...)
 	}
 	return s.save()
 }

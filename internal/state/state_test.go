@@ -23,7 +23,8 @@ func TestIntentsAndHistorySurviveReopen(t *testing.T) {
 	if seen, _ := s.SeenAlert("fp@t", now, time.Hour); seen {
 		t.Fatal("new alert reported as seen")
 	}
-	s.SaveQueue([]byte(`[{"to":"x"}]`))
+	s.SaveQueue("email", []byte(`[{"to":"x"}]`))
+	s.SaveQueue("phone", []byte(`[{"to":"y"}]`))
 
 	r, err := Open(path, quiet())
 	if err != nil {
@@ -41,8 +42,11 @@ func TestIntentsAndHistorySurviveReopen(t *testing.T) {
 	if seen, _ := r.SeenAlert("fp@t", now.Add(2*time.Hour), time.Hour); seen {
 		t.Error("dedup key never expires")
 	}
-	if q, _ := r.LoadQueue(); string(q) != `[{"to":"x"}]` {
-		t.Errorf("mail queue = %s", q)
+	if q, _ := r.LoadQueue("email"); string(q) != `[{"to":"x"}]` {
+		t.Errorf("email queue = %s", q)
+	}
+	if q, _ := r.LoadQueue("phone"); string(q) != `[{"to":"y"}]` {
+		t.Errorf("phone queue = %s", q)
 	}
 	r.ClearIntent("strip", "2")
 	if in := r.Intents(); len(in) != 0 {
@@ -99,5 +103,30 @@ func TestAtomicWriteLeavesNoTempFiles(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d files, want only the state file", len(entries))
+	}
+}
+
+// The first version kept the email queue as mail_queue: it loads as the
+// email channel's queue and is written back under notify_queues only.
+func TestMailQueueMigrates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	old := `{"version":1,"intents":{},"history":[],"webhook_dedup":{},"mail_queue":{"version":1,"messages":[{"id":"a","subject":"[restartinator] A is OFFLINE","body":"b","kinds":["offline"]}],"seq":1}}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := s.LoadQueue("email")
+	if !strings.Contains(string(q), `"subject":"[restartinator] A is OFFLINE"`) {
+		t.Fatalf("email queue after migration = %s", q)
+	}
+	if err := s.SaveQueue("phone", []byte(`{"version":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), "mail_queue") || !strings.Contains(string(data), `"notify_queues":{"email":`) {
+		t.Errorf("state file after a save:\n%s", data)
 	}
 }

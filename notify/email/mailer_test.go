@@ -1,4 +1,4 @@
-package notify
+package email
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 	"github.com/restartinator/restartinator/notify/smtptest"
 )
 
@@ -22,27 +23,27 @@ func TestRetryUntilServerUp(t *testing.T) {
 	srv.Stop()
 	clk := newFake()
 	logger, logs := captureLogs()
-	m, err := New(emailConfig(srv.Addr), Options{Clock: clk, Logger: logger})
+	m, err := New(emailConfig(srv.Addr), notify.Options{Clock: clk, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
 
 	m.Notify(offline("A", t0))
-	waitUntil(t, m, "the first attempt failed", func() bool { return m.failures == 1 })
+	waitUntil(t, m, "the first attempt failed", func(st notify.Status) bool { return st.Failures == 1 })
 	m.Notify(offline("B", t0))
 	m.Notify(event.Event{Kind: event.Recovered, Device: "C"})
-	waitUntil(t, m, "B and C are queued", func() bool { return len(m.pending) == 0 && len(m.queue) >= 2 })
+	waitUntil(t, m, "B and C are queued", func(st notify.Status) bool { return len(st.Pending) == 0 && len(st.Queue) >= 2 })
 
-	clk.Advance(backoff(1))
-	waitUntil(t, m, "the second attempt failed", func() bool { return m.failures == 2 })
+	clk.Advance(notify.Backoff(1))
+	waitUntil(t, m, "the second attempt failed", func(st notify.Status) bool { return st.Failures == 2 })
 	if !strings.Contains(logs.String(), "refused the connection") {
 		t.Errorf("the logs do not say why:\n%s", logs)
 	}
 
 	srv.Start()
-	clk.Advance(backoff(2))
-	waitUntil(t, m, "the queue is empty", func() bool { return len(m.queue) == 0 })
+	clk.Advance(notify.Backoff(2))
+	waitUntil(t, m, "the queue is empty", func(st notify.Status) bool { return len(st.Queue) == 0 })
 
 	got := srv.Received()
 	seen := map[string]int{}
@@ -61,9 +62,8 @@ func TestRetryUntilServerUp(t *testing.T) {
 			t.Errorf("device %s was reported %d times, want once (mails: %d)", d, seen[d], len(got))
 		}
 	}
-	m.mu.Lock()
-	failures, next := m.failures, m.nextAttempt
-	m.mu.Unlock()
+	st := m.Status()
+	failures, next := st.Failures, st.NextAttempt
 	if failures != 0 || !next.IsZero() {
 		t.Errorf("backoff not reset: failures %d, next attempt %v", failures, next)
 	}
@@ -75,8 +75,8 @@ func TestRetryUntilServerUp(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	want := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute}
 	for i, w := range want {
-		if got := backoff(i + 1); got != w {
-			t.Errorf("backoff(%d) = %v, want %v", i+1, got, w)
+		if got := notify.Backoff(i + 1); got != w {
+			t.Errorf("notify.Backoff(%d) = %v, want %v", i+1, got, w)
 		}
 	}
 }
@@ -87,7 +87,7 @@ func TestBurstCoalesces(t *testing.T) {
 	clk := newFake()
 	cfg := emailConfig(srv.Addr)
 	cfg.CoalesceWindow = config.Duration(10 * time.Second)
-	m, err := New(cfg, Options{Clock: clk, Hostname: "pi-monitor"})
+	m, err := New(cfg, notify.Options{Clock: clk, Hostname: "pi-monitor"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestBurstCoalesces(t *testing.T) {
 
 	// The window closed: the next event opens a new one.
 	m.Notify(event.Event{Kind: event.Recovered, Device: "NVR"})
-	waitUntil(t, m, "the next window opened", func() bool { return len(m.pending) == 1 })
+	waitUntil(t, m, "the next window opened", func(st notify.Status) bool { return len(st.Pending) == 1 })
 	clk.Advance(10 * time.Second)
 	if msg := srv.Wait(t, 10*time.Second); msg.Subject != "[restartinator] NVR is ONLINE" {
 		t.Errorf("second mail %q", msg.Subject)
@@ -130,20 +130,20 @@ func TestQueueFullDropsOldest(t *testing.T) {
 	cfg := emailConfig(srv.Addr)
 	cfg.QueueSize = 2
 	logger, logs := captureLogs()
-	m, err := New(cfg, Options{Clock: clk, Logger: logger})
+	m, err := New(cfg, notify.Options{Clock: clk, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
 	m.Notify(offline("A", t0))
-	waitUntil(t, m, "the first attempt failed", func() bool { return m.failures == 1 })
+	waitUntil(t, m, "the first attempt failed", func(st notify.Status) bool { return st.Failures == 1 })
 	for i, d := range []string{"B", "C", "D"} {
 		m.Notify(offline(d, t0))
-		waitUntil(t, m, d+" is queued", func() bool { return len(m.pending) == 0 && m.metrics.dropped["offline"] == float64(max(0, i)) })
+		waitUntil(t, m, d+" is queued", func(st notify.Status) bool {
+			return len(st.Pending) == 0 && st.Dropped["offline"] == float64(max(0, i))
+		})
 	}
-	m.mu.Lock()
-	dropped := m.metrics.dropped["offline"]
-	m.mu.Unlock()
+	dropped := m.Status().Dropped["offline"]
 	if n := dropped; n != 2 {
 		t.Fatalf("dropped %v, want 2", n)
 	}
@@ -151,8 +151,8 @@ func TestQueueFullDropsOldest(t *testing.T) {
 		t.Errorf("no drop in the logs:\n%s", logs)
 	}
 	srv.Start()
-	clk.Advance(backoff(1))
-	waitUntil(t, m, "the queue is empty", func() bool { return len(m.queue) == 0 })
+	clk.Advance(notify.Backoff(1))
+	waitUntil(t, m, "the queue is empty", func(st notify.Status) bool { return len(st.Queue) == 0 })
 	var subjects []string
 	for _, msg := range srv.Received() {
 		subjects = append(subjects, msg.Subject)
@@ -171,13 +171,13 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	store := &memStore{}
 	cfg := emailConfig(srv.Addr)
 	clk := newFake()
-	m1, err := New(cfg, Options{Clock: clk, Store: store})
+	m1, err := New(cfg, notify.Options{Clock: clk, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := run(t, m1)
 	m1.Notify(offline("A", t0))
-	waitUntil(t, m1, "the first attempt failed", func() bool { return m1.failures == 1 })
+	waitUntil(t, m1, "the first attempt failed", func(st notify.Status) bool { return st.Failures == 1 })
 	// B is still in its coalescing window when the signal comes.
 	cfg2 := *cfg
 	cfg2.CoalesceWindow = config.Duration(time.Hour)
@@ -199,19 +199,19 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	}
 
 	srv.Start()
-	m2, err := New(cfg, Options{Clock: clk, Store: store})
+	m2, err := New(cfg, notify.Options{Clock: clk, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := testutil.CollectAndCompare(m2.Collector(), strings.NewReader(`
-# HELP restartinator_notification_queue_length Mails waiting for delivery, by channel.
+# HELP restartinator_notification_queue_length Notifications waiting for delivery, by channel.
 # TYPE restartinator_notification_queue_length gauge
 restartinator_notification_queue_length{channel="email"} 2
 `), "restartinator_notification_queue_length"); err != nil {
 		t.Error(err)
 	}
 	run(t, m2)
-	waitUntil(t, m2, "the restored queue is delivered", func() bool { return len(m2.queue) == 0 })
+	waitUntil(t, m2, "the restored queue is delivered", func(st notify.Status) bool { return len(st.Queue) == 0 })
 	var subjects []string
 	for _, msg := range srv.Received() {
 		subjects = append(subjects, msg.Subject)
@@ -219,9 +219,9 @@ restartinator_notification_queue_length{channel="email"} 2
 	if want := []string{"[restartinator] A is OFFLINE", "[restartinator] B is OFFLINE"}; !slices.Equal(subjects, want) {
 		t.Errorf("delivered %q, want %q in order", subjects, want)
 	}
-	waitUntil(t, m2, "the empty queue is saved", func() bool {
-		st, err := decodeQueue(store.get())
-		return err == nil && len(st.Messages) == 0
+	waitUntil(t, m2, "the empty queue is saved", func(st notify.Status) bool {
+		msgs, _, err := notify.DecodeQueue(store.get())
+		return err == nil && len(msgs) == 0
 	})
 }
 
@@ -232,7 +232,7 @@ func TestFlushDeliversPending(t *testing.T) {
 	cfg := emailConfig(srv.Addr)
 	cfg.CoalesceWindow = config.Duration(time.Hour)
 	store := &memStore{}
-	m, err := New(cfg, Options{Clock: newFake(), Store: store})
+	m, err := New(cfg, notify.Options{Clock: newFake(), Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +247,9 @@ func TestFlushDeliversPending(t *testing.T) {
 	if len(got) != 1 || got[0].Subject != "[restartinator] 2 devices are OFFLINE: A, B" {
 		t.Fatalf("got %d mails: %+v", len(got), got)
 	}
-	st, err := decodeQueue(store.get())
-	if err != nil || len(st.Messages)+len(st.Pending) != 0 {
-		t.Errorf("saved queue: %+v, %v", st, err)
+	msgs, pending, err := notify.DecodeQueue(store.get())
+	if err != nil || len(msgs)+len(pending) != 0 {
+		t.Errorf("saved queue: %+v %+v, %v", msgs, pending, err)
 	}
 }
 
@@ -260,12 +260,13 @@ func TestDamagedStoreStartsEmpty(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			logger, logs := captureLogs()
-			m, err := New(emailConfig("127.0.0.1:1"), Options{Store: &memStore{data: []byte(blob)}, Logger: logger})
+			m, err := New(emailConfig("127.0.0.1:1"), notify.Options{Store: &memStore{data: []byte(blob)}, Logger: logger})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(m.queue) != 0 || !strings.Contains(logs.String(), "could not read the saved email queue; starting with an empty one") {
-				t.Errorf("queue %d, logs:\n%s", len(m.queue), logs)
+			st := m.Status()
+			if len(st.Queue) != 0 || !strings.Contains(logs.String(), "could not read the saved email queue; starting with an empty one") {
+				t.Errorf("queue %d, logs:\n%s", len(st.Queue), logs)
 			}
 		})
 	}
@@ -281,13 +282,13 @@ func TestUpdateKeepsQueue(t *testing.T) {
 	cfg.SMTPPassword = "wrong-" + testPassword
 	clk := newFake()
 	logger, logs := captureLogs()
-	m, err := New(cfg, Options{Clock: clk, Logger: logger})
+	m, err := New(cfg, notify.Options{Clock: clk, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
 	m.Notify(offline("A", t0))
-	waitUntil(t, m, "the login was refused", func() bool { return m.failures == 1 })
+	waitUntil(t, m, "the login was refused", func(st notify.Status) bool { return st.Failures == 1 })
 	if !strings.Contains(logs.String(), "refused the login for user alerts (535 5.7.8 Authentication failed) — check smtp_user and smtp_password") {
 		t.Errorf("logs:\n%s", logs)
 	}
@@ -306,14 +307,14 @@ func TestUpdateKeepsQueue(t *testing.T) {
 	if msg := srv.Wait(t, 10*time.Second); msg.Subject != "[restartinator] A is OFFLINE" || msg.Mechanism != "PLAIN" {
 		t.Errorf("got %q via %q", msg.Subject, msg.Mechanism)
 	}
-	waitUntil(t, m, "the queue is empty", func() bool { return len(m.queue) == 0 })
+	waitUntil(t, m, "the queue is empty", func(st notify.Status) bool { return len(st.Queue) == 0 })
 	assertNoSecret(t, "the logs", logs.String())
 }
 
 func TestEventsFilter(t *testing.T) {
 	cfg := emailConfig("127.0.0.1:1")
 	cfg.Events = []string{"gave_up", "recovered"}
-	m, err := New(cfg, Options{Clock: newFake()})
+	m, err := New(cfg, notify.Options{Clock: newFake()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestEventsFilter(t *testing.T) {
 		m.Notify(event.Event{Kind: event.Kind(k), Device: "A"})
 	}
 	var kinds []event.Kind
-	for _, e := range m.pending {
+	for _, e := range m.Status().Pending {
 		kinds = append(kinds, e.Kind)
 	}
 	if want := []event.Kind{event.Recovered, event.GaveUp}; !slices.Equal(kinds, want) {
@@ -329,51 +330,25 @@ func TestEventsFilter(t *testing.T) {
 	}
 }
 
-// Notify returns at once however slow the server is: it only appends.
-func TestNotifyDoesNotBlock(t *testing.T) {
-	srv := smtptest.NewServer(t, smtptest.Options{Mode: smtptest.Plain})
-	srv.Stop()
-	cfg := emailConfig(srv.Addr)
-	m, err := New(cfg, Options{Clock: newFake()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.sendMu.Lock() // as if an attempt were in progress
-	defer m.sendMu.Unlock()
-	run(t, m)
-	done := make(chan struct{})
-	go func() {
-		for i := range 1000 {
-			m.Notify(offline("D"+string(rune('A'+i%26)), t0))
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Notify blocked while a delivery was in progress")
-	}
-}
-
 func TestMetrics(t *testing.T) {
 	srv := smtptest.NewServer(t, smtptest.Options{Mode: smtptest.Plain})
 	srv.Stop()
 	clk := newFake()
-	m, err := New(emailConfig(srv.Addr), Options{Clock: clk})
+	m, err := New(emailConfig(srv.Addr), notify.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
 	m.Notify(offline("A", t0))
-	waitUntil(t, m, "the first attempt failed", func() bool { return m.failures == 1 })
+	waitUntil(t, m, "the first attempt failed", func(st notify.Status) bool { return st.Failures == 1 })
 	srv.Start()
-	clk.Advance(backoff(1))
-	waitUntil(t, m, "delivered", func() bool { return len(m.queue) == 0 })
+	clk.Advance(notify.Backoff(1))
+	waitUntil(t, m, "delivered", func(st notify.Status) bool { return len(st.Queue) == 0 })
 	if err := m.SendTest(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := `
-# HELP restartinator_notification_failures_total Failed notification delivery attempts, by channel and event kind; failed mail is retried.
+# HELP restartinator_notification_failures_total Failed notification delivery attempts, by channel and event kind; a failed notification is retried unless the channel refused it for good.
 # TYPE restartinator_notification_failures_total counter
 restartinator_notification_failures_total{channel="email",event="cycle_failed"} 0
 restartinator_notification_failures_total{channel="email",event="cycle_started"} 0
@@ -384,10 +359,10 @@ restartinator_notification_failures_total{channel="email",event="notify"} 0
 restartinator_notification_failures_total{channel="email",event="offline"} 1
 restartinator_notification_failures_total{channel="email",event="plug_unreachable"} 0
 restartinator_notification_failures_total{channel="email",event="recovered"} 0
-# HELP restartinator_notification_queue_length Mails waiting for delivery, by channel.
+# HELP restartinator_notification_queue_length Notifications waiting for delivery, by channel.
 # TYPE restartinator_notification_queue_length gauge
 restartinator_notification_queue_length{channel="email"} 0
-# HELP restartinator_notifications_total Notifications delivered, by channel and the kind of event they report (a mail reporting several kinds counts once for each).
+# HELP restartinator_notifications_total Notifications delivered, by channel and the kind of event they report (a message reporting several kinds counts once for each).
 # TYPE restartinator_notifications_total counter
 restartinator_notifications_total{channel="email",event="cycle_failed"} 0
 restartinator_notifications_total{channel="email",event="cycle_started"} 0
@@ -409,23 +384,24 @@ restartinator_notifications_total{channel="email",event="test"} 1
 	}
 }
 
-// A burst larger than maxBatchEvents is split, and memory stays bounded by
+// A burst larger than notify.MaxBatchEvents is split, and memory stays bounded by
 // queue_size even with no delivery loop running.
 func TestHugeBurstIsBounded(t *testing.T) {
 	cfg := emailConfig("127.0.0.1:1")
 	cfg.CoalesceWindow = config.Duration(time.Hour)
 	cfg.QueueSize = 3
-	m, err := New(cfg, Options{Clock: newFake()})
+	m, err := New(cfg, notify.Options{Clock: newFake()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 1000 {
 		m.Notify(offline(fmt.Sprintf("D%03d", i), t0))
 	}
-	if len(m.pending) != 0 || len(m.queue) != 3 || m.metrics.dropped["offline"] != 7 {
-		t.Errorf("pending %d, queue %d, dropped %v", len(m.pending), len(m.queue), m.metrics.dropped["offline"])
+	st := m.Status()
+	if len(st.Pending) != 0 || len(st.Queue) != 3 || st.Dropped["offline"] != 7 {
+		t.Errorf("pending %d, queue %d, dropped %v", len(st.Pending), len(st.Queue), st.Dropped["offline"])
 	}
-	if got := m.queue[2].Subject; got != "[restartinator] 100 devices are OFFLINE: D900, D901, D902, D903, D904 and 95 more" {
+	if got := st.Queue[2].Title; got != "[restartinator] 100 devices are OFFLINE: D900, D901, D902, D903, D904 and 95 more" {
 		t.Errorf("newest mail %q", got)
 	}
 }
@@ -433,7 +409,7 @@ func TestHugeBurstIsBounded(t *testing.T) {
 func BenchmarkNotify(b *testing.B) {
 	cfg := emailConfig("127.0.0.1:1")
 	cfg.CoalesceWindow = config.Duration(time.Hour)
-	m, err := New(cfg, Options{Clock: newFake()})
+	m, err := New(cfg, notify.Options{Clock: newFake()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -450,12 +426,12 @@ func BenchmarkRenderBurst(b *testing.B) {
 		b.Fatal(err)
 	}
 	var evs []event.Event
-	for i := range maxBatchEvents {
+	for i := range notify.MaxBatchEvents {
 		evs = append(evs, offline(fmt.Sprintf("D%03d", i), t0))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := tmpl.render(newData(evs, "pi-monitor", "http://pi-monitor:9788/", t0, false)); err != nil {
+		if _, _, err := tmpl.render(notify.NewData(evs, "pi-monitor", "http://pi-monitor:9788/", t0, false)); err != nil {
 			b.Fatal(err)
 		}
 	}

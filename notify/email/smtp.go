@@ -1,4 +1,4 @@
-package notify
+package email
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 )
 
 // Default ports: implicit TLS, and submission with STARTTLS. Port 25 is used
@@ -156,7 +157,7 @@ func (s *settings) client(timeout time.Duration) (*mail.Client, error) {
 }
 
 // newMsg builds the mail for a queued message.
-func (s *settings) newMsg(m *message, hostname string) (*mail.Msg, error) {
+func (s *settings) newMsg(m *notify.Message, hostname string) (*mail.Msg, error) {
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	if err := msg.From(s.from); err != nil {
 		return nil, fmt.Errorf("notifications.email.email_from: %w", err)
@@ -164,7 +165,7 @@ func (s *settings) newMsg(m *message, hostname string) (*mail.Msg, error) {
 	if err := msg.To(s.to...); err != nil {
 		return nil, fmt.Errorf("notifications.email.email_to: %w", err)
 	}
-	msg.Subject(m.Subject)
+	msg.Subject(m.Title)
 	msg.SetDateWithValue(m.Created)
 	// A fixed Message-ID lets mail clients fold a duplicate, should a server
 	// accept a message and then drop the connection before saying so.

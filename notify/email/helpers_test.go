@@ -1,4 +1,4 @@
-package notify
+package email
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 	"github.com/restartinator/restartinator/notify/smtptest"
 )
 
@@ -58,13 +59,13 @@ type memStore struct {
 	saves int
 }
 
-func (s *memStore) LoadQueue() ([]byte, error) {
+func (s *memStore) LoadQueue(string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.data), nil
 }
 
-func (s *memStore) SaveQueue(b []byte) error {
+func (s *memStore) SaveQueue(_ string, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data = bytes.Clone(b)
@@ -96,16 +97,13 @@ func run(t *testing.T, m *Mailer) (stop func()) {
 }
 
 // waitUntil waits, one pass of the delivery loop at a time, until cond
-// (called with m.mu held) is true.
-func waitUntil(t *testing.T, m *Mailer, what string, cond func() bool) {
+// is true of the mailer's status.
+func waitUntil(t *testing.T, m *Mailer, what string, cond func(notify.Status) bool) {
 	t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
-		m.mu.Lock()
-		ok := cond()
-		ch := m.stepped
-		m.mu.Unlock()
-		if ok {
+		st, ch := m.Observe()
+		if cond(st) {
 			return
 		}
 		select {

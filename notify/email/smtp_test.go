@@ -1,4 +1,4 @@
-package notify
+package email
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	mailsmtp "github.com/wneessen/go-mail/smtp"
 
 	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/notify"
 	"github.com/restartinator/restartinator/notify/smtptest"
 )
 
@@ -110,7 +111,7 @@ func TestSendTest(t *testing.T) {
 			cfg := emailConfig(srv.Addr)
 			c.cfg(cfg, srv)
 			logger, logs := captureLogs()
-			m, err := New(cfg, Options{Logger: logger, Hostname: "pi-monitor", ExternalURL: "http://pi-monitor:9788/"})
+			m, err := New(cfg, notify.Options{Logger: logger, Hostname: "pi-monitor", ExternalURL: "http://pi-monitor:9788/"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,7 +252,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := emailConfig("127.0.0.1:1")
 			c.mod(cfg)
-			_, err := New(cfg, Options{})
+			_, err := New(cfg, notify.Options{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("New: %v, want %q", err, c.want)
 			}
@@ -270,25 +271,23 @@ func TestPermanentRejectionDrops(t *testing.T) {
 	}})
 	clk := newFake()
 	logger, logs := captureLogs()
-	m, err := New(emailConfig(srv.Addr), Options{Clock: clk, Logger: logger})
+	m, err := New(emailConfig(srv.Addr), notify.Options{Clock: clk, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
 	m.Notify(offline("Broken", t0))
-	waitUntil(t, m, "the first refusal", func() bool { return m.failures == 1 })
+	waitUntil(t, m, "the first refusal", func(st notify.Status) bool { return st.Failures == 1 })
 	m.Notify(offline("Fine", t0))
-	waitUntil(t, m, "Fine is queued", func() bool { return len(m.pending) == 0 && len(m.queue) == 2 })
-	clk.Advance(backoff(1))
+	waitUntil(t, m, "Fine is queued", func(st notify.Status) bool { return len(st.Pending) == 0 && len(st.Queue) == 2 })
+	clk.Advance(notify.Backoff(1))
 	if got := srv.Wait(t, 10*time.Second); got.Subject != "[restartinator] Fine is OFFLINE" {
 		t.Fatalf("got %q", got.Subject)
 	}
-	waitUntil(t, m, "the second refusal", func() bool { return m.failures == 2 })
-	clk.Advance(backoff(2))
-	waitUntil(t, m, "Broken is dropped", func() bool { return len(m.queue) == 0 })
-	m.mu.Lock()
-	dropped := m.metrics.dropped["offline"]
-	m.mu.Unlock()
+	waitUntil(t, m, "the second refusal", func(st notify.Status) bool { return st.Failures == 2 })
+	clk.Advance(notify.Backoff(2))
+	waitUntil(t, m, "Broken is dropped", func(st notify.Status) bool { return len(st.Queue) == 0 })
+	dropped := m.Status().Dropped["offline"]
 	if n := dropped; n != 1 {
 		t.Errorf("dropped = %v, want 1", n)
 	}

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"text/template"
@@ -11,8 +10,9 @@ import (
 	"github.com/restartinator/restartinator/internal/event"
 )
 
-// Data is what subject_template and body_template see. The fields are
-// documented in the package comment (doc.go).
+// Data is what every channel's templates see (email's subject_template and
+// body_template, a channel's title_template and message_template). The
+// fields are documented in the package comment (doc.go).
 type Data struct {
 	// Summary is one line: "Front Door Camera is OFFLINE", or for a burst
 	// "3 devices are OFFLINE: A, B, C".
@@ -48,70 +48,9 @@ type EventData struct {
 	WhatNext     string
 }
 
-// DefaultSubjectTemplate keeps the seed's "[restartinator] X is OFFLINE".
-const DefaultSubjectTemplate = `[restartinator] {{ if .Test }}TEST: {{ end }}{{ .Summary }}`
-
-// DefaultBodyTemplate says what happened, what was done and what comes next
-// for each event, then the details an operator looks for first.
-const DefaultBodyTemplate = `{{- if .Test -}}
-This is a test email from restartinator on {{ .Hostname }}: if you can read it,
-email notifications work. The event below is a sample; nothing happened.
-
-{{ end -}}
-{{- if gt (len .Events) 1 -}}
-{{ .Summary }}
-{{ range .Events }}
-  - {{ .Time.Format "15:04:05" }} {{ .Summary }}
-{{- end }}
-
-{{ end -}}
-{{- range $i, $e := .Events -}}
-{{- if $i }}
-------------------------------------------------------------------------
-
-{{ end -}}
-{{ $e.Summary }} ({{ $e.Time.Format "2006-01-02 15:04:05 MST" }})
-
-What happened: {{ $e.WhatHappened }}
-{{- with $e.Detail }}
-Details: {{ . }}
-{{- end }}
-
-What was done: {{ $e.WhatWasDone }}
-
-What happens next: {{ $e.WhatNext }}
-{{ with $e.Device }}
-Device:        {{ . }}{{ with $e.State }} ({{ . }}){{ end }}
-{{- end }}
-{{- if $e.ConsecutiveFailures }}
-Failed checks: {{ $e.ConsecutiveFailures }} in a row
-{{- end }}
-{{- if or $e.CyclesInWindow (not $e.LastCycle.IsZero) }}
-Power cycles:  {{ $e.CyclesInWindow }} in the current window
-{{- if not $e.LastCycle.IsZero }}, last at {{ $e.LastCycle.Format "2006-01-02 15:04:05 MST" }}{{ end }}
-{{- end }}
-{{- with $e.Plug }}
-Plug:          {{ . }}{{ with $e.Outlet }}, outlet {{ . }}{{ end }}
-{{- with $e.Reading }}: relay {{ if .RelayOn }}on{{ else }}off{{ end }}
-{{- if .Metered }}, {{ printf "%.1f" .Watts }} W, {{ printf "%.1f" .Volts }} V, {{ printf "%.3f" .Amperes }} A{{ end }}
-{{- end }}
-{{- end }}
-{{- with $e.Trigger }}
-Trigger:       {{ . }}
-{{- end }}
-{{- range $k, $v := $e.Labels }}
-Label:         {{ $k }}={{ $v }}
-{{- end }}
-{{ end }}
--- 
-restartinator on {{ .Hostname }}
-{{- with .ExternalURL }}
-Status page: {{ . }}
-{{- end }}
-`
-
-// funcs are the helpers templates may use besides text/template's own.
-var funcs = template.FuncMap{
+// Funcs are the helpers every channel's templates may use besides
+// text/template's own: join, upper, lower, title.
+var Funcs = template.FuncMap{
 	"join":  strings.Join,
 	"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) },
 	"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
@@ -124,60 +63,8 @@ var funcs = template.FuncMap{
 	},
 }
 
-// templates are the parsed subject and body.
-type templates struct {
-	subject, body *template.Template
-}
-
-// parseTemplates parses the configured templates, or the defaults.
-func parseTemplates(cfg *config.EmailConfig) (*templates, error) {
-	subj, body := cfg.SubjectTemplate, cfg.BodyTemplate
-	if subj == "" {
-		subj = DefaultSubjectTemplate
-	}
-	if body == "" {
-		body = DefaultBodyTemplate
-	}
-	st, err := template.New("subject_template").Funcs(funcs).Parse(subj)
-	if err != nil {
-		return nil, fmt.Errorf("notifications.email.subject_template does not parse: %w", err)
-	}
-	bt, err := template.New("body_template").Funcs(funcs).Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("notifications.email.body_template does not parse: %w", err)
-	}
-	t := &templates{subject: st, body: bt}
-	// Execute on sample data so a template that refers to a missing field or
-	// calls a function wrongly fails at load time, not at 3 a.m.
-	for _, d := range sampleData() {
-		if _, _, err := t.render(d); err != nil {
-			return nil, fmt.Errorf("%w (on sample data; see the data model in the notify package documentation)", err)
-		}
-	}
-	return t, nil
-}
-
-// ValidateTemplates reports whether the email templates parse and execute on
-// sample data, so a bad template is a config error when the file is loaded.
-func ValidateTemplates(cfg *config.EmailConfig) error {
-	_, err := parseTemplates(cfg)
-	return err
-}
-
-// render executes both templates. The subject is folded to one line.
-func (t *templates) render(d *Data) (subject, body string, err error) {
-	var sb, bb bytes.Buffer
-	if err := t.subject.Execute(&sb, d); err != nil {
-		return "", "", fmt.Errorf("notifications.email.subject_template: %w", err)
-	}
-	if err := t.body.Execute(&bb, d); err != nil {
-		return "", "", fmt.Errorf("notifications.email.body_template: %w", err)
-	}
-	return strings.Join(strings.Fields(sb.String()), " "), bb.String(), nil
-}
-
-// newData builds the template data for events (at least one).
-func newData(events []event.Event, hostname, externalURL string, now time.Time, test bool) *Data {
+// NewData builds the template data for events (at least one).
+func NewData(events []event.Event, hostname, externalURL string, now time.Time, test bool) *Data {
 	d := &Data{Hostname: hostname, ExternalURL: externalURL, Time: now, Test: test}
 	seen := map[string]bool{}
 	for _, e := range events {
@@ -230,7 +117,7 @@ func describe(e event.Event, hostname string) EventData {
 		d.Summary = dev + " is OFFLINE"
 		d.WhatHappened = "it stopped answering"
 		if e.ConsecutiveFailures > 0 {
-			d.WhatHappened += fmt.Sprintf(" (%d failed %s in a row)", e.ConsecutiveFailures, plural(e.ConsecutiveFailures, "check", "checks"))
+			d.WhatHappened += fmt.Sprintf(" (%d failed %s in a row)", e.ConsecutiveFailures, Plural(e.ConsecutiveFailures, "check", "checks"))
 		}
 		d.WhatHappened += "."
 		d.WhatWasDone = "nothing yet."
@@ -257,7 +144,7 @@ func describe(e event.Event, hostname string) EventData {
 		d.WhatHappened = "the power cycle did not complete, or it did not bring the device back."
 		d.WhatWasDone = "restartinator stopped this cycle"
 		if e.CyclesInWindow > 0 {
-			d.WhatWasDone += fmt.Sprintf(" (%d %s in the current window)", e.CyclesInWindow, plural(e.CyclesInWindow, "cycle", "cycles"))
+			d.WhatWasDone += fmt.Sprintf(" (%d %s in the current window)", e.CyclesInWindow, Plural(e.CyclesInWindow, "cycle", "cycles"))
 		}
 		d.WhatWasDone += "."
 		next = "restartinator keeps checking it and tries again after a backoff, up to max_cycles in the cycle window."
@@ -265,7 +152,7 @@ func describe(e event.Event, hostname string) EventData {
 		d.Summary = dev + " is still OFFLINE: GAVE UP power cycling"
 		d.WhatHappened = "it is still down"
 		if e.CyclesInWindow > 0 {
-			d.WhatHappened += fmt.Sprintf(" after %d power %s in the cycle window", e.CyclesInWindow, plural(e.CyclesInWindow, "cycle", "cycles"))
+			d.WhatHappened += fmt.Sprintf(" after %d power %s in the cycle window", e.CyclesInWindow, Plural(e.CyclesInWindow, "cycle", "cycles"))
 		}
 		d.WhatHappened += "."
 		d.WhatWasDone = "restartinator stopped power-cycling it, so a device that is really broken is not switched off and on forever."
@@ -330,7 +217,7 @@ func describe(e event.Event, hostname string) EventData {
 	return d
 }
 
-func plural(n int, one, many string) string {
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
@@ -451,20 +338,20 @@ func sampleEvents(now time.Time) []event.Event {
 	return out
 }
 
-// sampleData is what templates are validated on: one event of each kind
+// SampleData is what templates are validated on: one event of each kind
 // alone, all of them together, and a bare event with only a kind, so a
 // template must cope with empty optional fields.
-func sampleData() []*Data {
+func SampleData() []*Data {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	evs := sampleEvents(now)
 	var out []*Data
 	for _, e := range evs {
-		out = append(out, newData([]event.Event{e}, "monitor", "http://monitor:9788/", now, false))
+		out = append(out, NewData([]event.Event{e}, "monitor", "http://monitor:9788/", now, false))
 	}
 	out = append(out,
-		newData(evs, "monitor", "http://monitor:9788/", now, false),
-		newData(evs[:1], "monitor", "", now, true),
-		newData([]event.Event{{Kind: event.Offline}}, "", "", now, false),
+		NewData(evs, "monitor", "http://monitor:9788/", now, false),
+		NewData(evs[:1], "monitor", "", now, true),
+		NewData([]event.Event{{Kind: event.Offline}}, "", "", now, false),
 	)
 	return out
 }

@@ -1,4 +1,4 @@
-package notify
+package email
 
 import (
 	"flag"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current templates")
@@ -107,7 +108,7 @@ func TestDefaultTemplatesGolden(t *testing.T) {
 			if c.url == "-" {
 				url = ""
 			}
-			subject, body, err := tmpl.render(newData(c.events, "pi-monitor", url, t0.Add(10*time.Second), c.test))
+			subject, body, err := tmpl.render(notify.NewData(c.events, "pi-monitor", url, t0.Add(10*time.Second), c.test))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,10 +122,10 @@ func TestDefaultTemplatesGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run go test ./notify/ -run Golden -update)", err)
+				t.Fatalf("%v (run go test ./notify/email/ -run Golden -update)", err)
 			}
 			if got != string(want) {
-				t.Errorf("%s differs from the template output (go test ./notify/ -run Golden -update, then review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
+				t.Errorf("%s differs from the template output (go test ./notify/email/ -run Golden -update, then review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
 			}
 		})
 	}
@@ -148,7 +149,7 @@ func TestSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range config.Events {
-		subject, _, err := tmpl.render(newData([]event.Event{evs[k]}, "pi-monitor", "", t0, false))
+		subject, _, err := tmpl.render(notify.NewData([]event.Event{evs[k]}, "pi-monitor", "", t0, false))
 		if err != nil {
 			t.Fatal(err)
 		}
