@@ -136,7 +136,8 @@ func (snd *Sender) Notify(ctx context.Context, msgs []*notify.Message) []notify.
 	out := make([]notify.Result, len(msgs))
 	for i, err := range per {
 		var de *DeliveryError
-		out[i] = notify.Result{Err: err, Retry: !(errors.As(err, &de) && de.rejected)}
+		rejected := errors.As(err, &de) && de.rejected
+		out[i] = notify.Result{Err: err, Retry: !rejected}
 	}
 	return out
 }

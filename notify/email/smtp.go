@@ -19,7 +19,6 @@ import (
 	mailsmtp "github.com/wneessen/go-mail/smtp"
 
 	"github.com/restartinator/restartinator/config"
-	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/notify"
 )
 
@@ -39,7 +38,6 @@ type settings struct {
 	password string
 	tls      *tls.Config
 	tmpl     *templates
-	events   map[event.Kind]bool // nil: all
 	from     string
 	to       []string
 }
@@ -70,12 +68,6 @@ func newSettings(cfg *config.EmailConfig) (*settings, error) {
 	}
 	if s.tmpl, err = parseTemplates(cfg); err != nil {
 		return nil, err
-	}
-	if len(cfg.Events) > 0 {
-		s.events = map[event.Kind]bool{}
-		for _, k := range cfg.Events {
-			s.events[event.Kind(k)] = true
-		}
 	}
 	from, err := netmail.ParseAddress(cfg.EmailFrom)
 	if err != nil {
@@ -117,9 +109,6 @@ func splitHostPort(hostport string, useSSL bool) (string, int, error) {
 }
 
 func (s *settings) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
-
-// wants reports whether the events filter lets k through.
-func (s *settings) wants(k event.Kind) bool { return s.events == nil || s.events[k] }
 
 // client builds a go-mail client for one delivery attempt.
 func (s *settings) client(timeout time.Duration) (*mail.Client, error) {
