@@ -265,8 +265,9 @@ func Gen2Status(info Info, statusResult []byte, names map[int]string) (actuator.
 		var wifi struct {
 			RSSI int `json:"rssi"`
 		}
-		json.Unmarshal(w, &wifi)
-		rssi = wifi.RSSI
+		if json.Unmarshal(w, &wifi) == nil {
+			rssi = wifi.RSSI
+		}
 	}
 	s := actuator.Status{
 		Model: info.Model, SWVersion: info.Ver, MAC: info.MAC, Alias: info.Name, RSSI: rssi,

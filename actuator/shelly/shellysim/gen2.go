@@ -270,13 +270,13 @@ func (d *Device) rpcWS(w http.ResponseWriter, r *http.Request) {
 	}
 	nc := d.trackConn(c)
 	defer d.untrackConn(nc)
-	defer c.CloseNow()
+	defer func() { _ = c.CloseNow() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		select {
 		case <-d.done:
-			c.CloseNow()
+			_ = c.CloseNow()
 		case <-ctx.Done():
 		}
 	}()

@@ -14,7 +14,6 @@ package shellysim
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -227,7 +226,7 @@ func (d *Device) stopServingLocked() {
 		srv.Close()
 	}
 	for c := range d.ws {
-		c.CloseNow()
+		_ = c.CloseNow()
 	}
 }
 
@@ -324,8 +323,6 @@ func (d *Device) SetOn(i int, on bool) {
 	defer d.mu.Unlock()
 	d.switchLocked(i, on, 0, "button")
 }
-
-var errNoRelay = errors.New("no such relay")
 
 // trackConn records a hijacked WebSocket connection so Close and Refuse can
 // drop it; the returned handle untracks it.
