@@ -80,3 +80,26 @@ func (s *Supervisor) Snapshot() []DeviceStatus {
 	}
 	return out
 }
+
+// UpSince says since when the named device has answered again after its
+// last outage or power cycle (the time of its last recovered event), and
+// false when it is not up now.
+func (s *Supervisor) UpSince(name string) (time.Time, bool) {
+	s.mu.RLock()
+	d := s.devices[name]
+	s.mu.RUnlock()
+	if d == nil {
+		return time.Time{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != StateUp {
+		return time.Time{}, false
+	}
+	for i := len(d.events) - 1; i >= 0; i-- {
+		if d.events[i].Kind == event.Recovered {
+			return d.events[i].Time, true
+		}
+	}
+	return time.Time{}, true
+}

@@ -200,7 +200,10 @@ type WebhookConfig struct {
 	BearerToken     commoncfg.Secret `yaml:"bearer_token,omitempty"`
 	BearerTokenFile string           `yaml:"bearer_token_file,omitempty"`
 	MaxBodyBytes    int64            `yaml:"max_body_bytes,omitempty"`
-	Routes          []WebhookRoute   `yaml:"routes,omitempty"`
+	// EpisodeQuiet closes an alert episode once its device has been up this
+	// long, for Alertmanagers that do not send resolved notifications.
+	EpisodeQuiet Duration       `yaml:"episode_quiet,omitempty"`
+	Routes       []WebhookRoute `yaml:"routes,omitempty"`
 }
 
 // WebhookRoute maps alerts that match every matcher to an action.
@@ -285,4 +288,7 @@ var (
 	DefaultWatchdog = WatchdogConfig{Device: "/dev/watchdog", Timeout: Duration(5 * time.Minute)}
 	DefaultRTC      = RTCConfig{Device: "/dev/rtc0", Mode: "off", WakeAfter: Duration(60 * time.Second), RTCWake: "/usr/sbin/rtcwake"}
 	DefaultMaxBody  = int64(1 << 20)
+	// DefaultEpisodeQuiet: a device up this long after a webhook cycle has
+	// come through the outage, even if no resolved notification said so.
+	DefaultEpisodeQuiet = Duration(15 * time.Minute)
 )

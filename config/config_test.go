@@ -52,6 +52,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"bad-bool":                 `line 4: use_ssl: "maybe" is not a boolean`,
 		"empty-token-file":         `webhook.bearer_token_file testdata/empty-token is empty`,
 		"ha-peer-delay":            `peer_delay 1h: must be between 0s and 5m`,
+		"ha-delay-cycle-time":      `device "cam": cycle_time 5s must be longer than global.ha.peer_delay 10s`,
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {

@@ -75,6 +75,10 @@ func (c *Config) validate() error {
 			}
 		}
 		errs = append(errs, c.checkDevice(d, plugs)...)
+		if h := c.Global.HA; h.PeerCheck && d.Plug != "" && d.Settings.CycleTime > 0 && d.Settings.CycleTime <= h.PeerDelay {
+			// The standby must look while the outlet is still off.
+			fail("device %q: cycle_time %s must be longer than global.ha.peer_delay %s, or a peer's cycle is over before this instance looks", d.Name, d.Settings.CycleTime, h.PeerDelay)
+		}
 	}
 
 	if e := c.Notifications.Email; e != nil {
@@ -104,6 +108,12 @@ func (c *Config) validate() error {
 	}
 	if c.Webhook.MaxBodyBytes == 0 {
 		c.Webhook.MaxBodyBytes = DefaultMaxBody
+	}
+	if c.Webhook.EpisodeQuiet < 0 {
+		fail("webhook.episode_quiet must be positive")
+	}
+	if c.Webhook.EpisodeQuiet == 0 {
+		c.Webhook.EpisodeQuiet = DefaultEpisodeQuiet
 	}
 	for i := range c.Webhook.Routes {
 		r := &c.Webhook.Routes[i]

@@ -15,7 +15,7 @@ func TestExampleConfigsLoad(t *testing.T) {
 	// The examples name secret files under /etc; point them at a temp file.
 	secret := filepath.Join(dir, "secret")
 	os.WriteFile(secret, []byte("x\n"), 0o600)
-	for _, name := range []string{"restartinator.yml", "restartinator-legacy.json"} {
+	for _, name := range []string{"restartinator.yml", "restartinator-legacy.json", "ha/restartinator-a.yml", "ha/restartinator-b.yml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

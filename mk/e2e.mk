@@ -21,6 +21,6 @@ e2e_saved_default_goal := $(.DEFAULT_GOAL)
 ## Alertmanager, the webhook) end to end; needs Debian's prometheus and
 ## prometheus-alertmanager
 e2e:
-	RESTARTINATOR_E2E=1 $(GO) test -race -count=1 -run TestPipeline -v ./cmd/restartinator/
+	RESTARTINATOR_E2E=1 $(GO) test -race -count=1 -run 'TestPipeline|TestHA' -v -timeout 20m ./cmd/restartinator/
 
 .DEFAULT_GOAL := $(e2e_saved_default_goal)

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/restartinator/restartinator/internal/event"
 )
@@ -18,6 +19,9 @@ type Actions interface {
 	ResetHost(ctx context.Context, trigger string) error
 	// Notify sends an event through the notifier (never blocks).
 	Notify(event.Event)
+	// DeviceUpSince says since when the named device has been up, and
+	// false when it is not up (or unknown); it closes quiet episodes.
+	DeviceUpSince(device string) (time.Time, bool)
 }
 
 var (

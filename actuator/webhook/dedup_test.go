@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/state"
 )
 
@@ -157,5 +158,61 @@ func TestStateFileUnwritable(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "acting anyway") {
 		t.Errorf("log lacks the warning:\n%s", logs.String())
+	}
+}
+
+// Two Prometheus replicas give one outage two startsAt, and Alertmanager
+// merges to the earlier one after the later one reached us: one episode, one
+// cycle, also across a restart. An alert that began after the cycle is a new
+// outage; so is one after the device has been up for episode_quiet, but a
+// stale repeat of the startsAt that already acted still is not.
+func TestEpisodeAcrossStartsAt(t *testing.T) {
+	cfg := testWebhookConfig(t)
+	r := newRig(t, cfg)
+	post := func(step string, startsAt time.Time, wantResult string, wantCalls int) {
+		t.Helper()
+		a := deviceDown("cam")
+		a.StartsAt = startsAt
+		code, rep := r.postString(payload(t, 0, a))
+		if code != 200 || len(rep.Alerts) != 1 || rep.Alerts[0].Result != wantResult {
+			t.Errorf("%s: got %d %q, want 200 %q", step, code, rep.results(), wantResult)
+		}
+		if got := len(r.actions.Calls()); got != wantCalls {
+			t.Errorf("%s: %d calls %q, want %d", step, got, r.actions.Calls(), wantCalls)
+		}
+	}
+	now := r.clock.Now()
+	later, earlier := now.Add(-30*time.Second), now.Add(-90*time.Second)
+	post("the replica with the later startsAt", later, "started", 1)
+	r.clock.Advance(2 * time.Second)
+	post("merged to the earlier startsAt", earlier, "duplicate", 1)
+	post("the later one again", later, "duplicate", 1)
+	r.start(cfg)
+	post("after a restart", earlier.Add(-time.Second), "duplicate", 1)
+
+	// Up again, but not for episode_quiet yet: still the same episode.
+	r.actions.setUpSince("cam", r.clock.Now())
+	r.clock.Advance(config.DefaultEpisodeQuiet.D() - time.Second)
+	post("up, not yet quiet", earlier.Add(-2*time.Second), "duplicate", 1)
+	r.clock.Advance(time.Second)
+	post("stale repeat after the quiet period", earlier, "duplicate", 1)
+	post("another startsAt after the quiet period", earlier.Add(-3*time.Second), "started", 2)
+
+	// An outage that began after the cycle is a new one at once.
+	post("began after the cycle", r.clock.Now().Add(time.Second), "started", 3)
+}
+
+// A cycle that could not start (the plug did not answer) closes its episode,
+// so Alertmanager's retry of it acts.
+func TestEpisodeForgottenWhenTheCycleFailed(t *testing.T) {
+	r := newRig(t, testWebhookConfig(t))
+	r.actions.failNext("cam", ErrPlugUnreachable)
+	a := deviceDown("cam")
+	if code, rep := r.postString(payload(t, 0, a)); code != 503 || rep.Alerts[0].Result != "failed" {
+		t.Fatalf("first delivery: %d %q", code, rep.results())
+	}
+	a.StartsAt = a.StartsAt.Add(-time.Minute)
+	if code, rep := r.postString(payload(t, 0, a)); code != 200 || rep.Alerts[0].Result != "started" {
+		t.Fatalf("retry with the merged startsAt: %d %q", code, rep.results())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,6 +21,7 @@ type actions struct{}
 func (actions) CycleDevice(ctx context.Context, device, trigger string) error { return nil }
 func (actions) ResetHost(ctx context.Context, trigger string) error           { return nil }
 func (actions) Notify(event.Event)                                            {}
+func (actions) DeviceUpSince(string) (time.Time, bool)                        { return time.Time{}, false }
 
 // The wiring in main: one Handler for the life of the process, its counters
 // registered once, a reloaded config handed over with SetConfig, and the

@@ -199,17 +199,19 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	}
 	o.action = rt.action
 	o.device = a.Labels[rt.deviceLabel]
-	if a.Status != statusFiring {
-		o.result = resResolved
-		if h.logger.Enabled(ctx, slog.LevelDebug) {
-			h.logger.Debug("webhook alert resolved; nothing to do", "alertname", o.alertname, "fingerprint", o.fingerprint, "action", o.action.String())
-		}
-		return o, false
-	}
 	if o.fingerprint == "" {
 		// Alertmanager always sends one; a hand-written payload may not.
 		// Alertmanager's fingerprint is this hash of the labels.
 		o.fingerprint = labelFingerprint(a.Labels)
+	}
+	if a.Status != statusFiring {
+		// The episode is over: the next firing notification is a new outage.
+		o.result = resResolved
+		h.closeEpisode(o.fingerprint)
+		if h.logger.Enabled(ctx, slog.LevelDebug) {
+			h.logger.Debug("webhook alert resolved; nothing to do", "alertname", o.alertname, "fingerprint", o.fingerprint, "action", o.action.String())
+		}
+		return o, false
 	}
 	if rt.action == actCycle && o.device == "" {
 		o.result = resMissingLabel
@@ -219,8 +221,21 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	}
 
 	// The key holds startsAt in UTC: HA peers in other time zones send the
-	// same instant written differently.
+	// same instant written differently. Every startsAt of an episode that
+	// acted is kept, so a stale repeat of one arriving after the episode
+	// closed is still known.
 	key := o.fingerprint + "@" + a.StartsAt.UTC().Format(time.RFC3339Nano)
+	if open, why := h.openEpisode(s, o, a.StartsAt, now); open {
+		// Prometheus replicas give one outage several startsAt, and
+		// Alertmanager merges them over time: all one episode.
+		if _, err := h.state.SeenAlert(key, now, h.dedupTTL); err != nil {
+			h.logger.Warn("cannot record the webhook alert in the state file", "fingerprint", o.fingerprint, "err", err)
+		}
+		o.result = resDuplicate
+		o.detail = why
+		h.logAction(slog.LevelDebug, o)
+		return o, false
+	}
 	seen, err := h.state.SeenAlert(key, now, h.dedupTTL)
 	if seen {
 		// Alertmanager's repeats and HA peers make these routine.
@@ -233,13 +248,17 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 		if rt.action == actHostReset {
 			// Without a record that survives the reset, the repeat of this
 			// alert after reboot would reset the host again, and again.
-			h.forget(key)
+			h.forget(o.fingerprint, key)
 			o.result = resFailed
 			o.detail = fmt.Sprintf("not resetting the host: cannot record the alert in the state file: %v", err)
 			h.logAction(slog.LevelError, o)
 			return o, true
 		}
 		h.logger.Warn("cannot record the webhook alert in the state file; acting anyway, but after a restart a repeat of it may act again",
+			"alertname", o.alertname, "fingerprint", o.fingerprint, "err", err)
+	}
+	if err := h.state.OpenEpisode(o.fingerprint, state.Episode{Device: o.device, Acted: now, StartsAt: a.StartsAt}, h.dedupTTL); err != nil {
+		h.logger.Warn("cannot record the alert episode in the state file; after a restart a notification of it with another startsAt may act again",
 			"alertname", o.alertname, "fingerprint", o.fingerprint, "err", err)
 	}
 
@@ -287,14 +306,14 @@ func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bo
 	case errors.Is(err, ErrUnknownDevice):
 		// A retry cannot help, so the reply is 200; forgotten, so a repeat
 		// acts once the device is configured.
-		h.forget(key)
+		h.forget(o.fingerprint, key)
 		o.result = resUnknownDevice
 		o.detail = fmt.Sprintf("device %q: %v — check the route's device_label and the devices section", o.device, err)
 		h.logAction(slog.LevelWarn, o)
 		return o, false
 	default:
 		// ErrPlugUnreachable or anything unexpected: Alertmanager retries.
-		h.forget(key)
+		h.forget(o.fingerprint, key)
 		o.result = resFailed
 		o.detail = err.Error() + " (answered 503 so Alertmanager retries)"
 		h.logAction(slog.LevelError, o)
@@ -311,13 +330,13 @@ func (h *Handler) resetHost(ctx context.Context, o outcome, key string) (outcome
 		return o, false
 	case errors.Is(err, ErrNoHostReset):
 		// A config problem: a retry cannot help; a repeat after a fix may.
-		h.forget(key)
+		h.forget(o.fingerprint, key)
 		o.result = resFailed
 		o.detail = fmt.Sprintf("%v: add a host_reset section (method: watchdog or rtc)", err)
 		h.logAction(slog.LevelError, o)
 		return o, false
 	default:
-		h.forget(key)
+		h.forget(o.fingerprint, key)
 		o.result = resFailed
 		o.detail = err.Error() + " (answered 503 so Alertmanager retries)"
 		h.logAction(slog.LevelError, o)
@@ -325,9 +344,39 @@ func (h *Handler) resetHost(ctx context.Context, o outcome, key string) (outcome
 	}
 }
 
-func (h *Handler) forget(key string) {
+// forget undoes the record of an alert that did not act, so its retry acts.
+func (h *Handler) forget(fingerprint, key string) {
+	h.closeEpisode(fingerprint)
 	if err := h.state.ForgetAlert(key); err != nil {
 		h.logger.Warn("cannot forget the webhook alert in the state file; after a restart its retry may be taken for a duplicate", "key", key, "err", err)
+	}
+}
+
+// openEpisode reports whether a firing alert belongs to an episode that
+// already acted, and why. An episode ends with its resolved notification
+// (closeEpisode), when the alert's startsAt is after the episode acted (the
+// outage began after the remedy: a new one), when its device has been up
+// for episode_quiet, or after the dedup TTL.
+func (h *Handler) openEpisode(s *settings, o outcome, startsAt, now time.Time) (bool, string) {
+	ep, ok := h.state.Episode(o.fingerprint)
+	switch {
+	case !ok:
+		return false, ""
+	case startsAt.After(ep.Acted), now.Sub(ep.Acted) > h.dedupTTL:
+		return false, ""
+	}
+	if ep.Device != "" {
+		if since, up := h.actions.DeviceUpSince(ep.Device); up && since.After(ep.Acted) && now.Sub(since) >= s.episodeQuiet {
+			return false, ""
+		}
+	}
+	return true, fmt.Sprintf("this alert's episode already acted at %s (startsAt %s); it ends with the resolved notification or %s after the device is up again",
+		ep.Acted.UTC().Format(time.RFC3339), startsAt.UTC().Format(time.RFC3339), s.episodeQuiet)
+}
+
+func (h *Handler) closeEpisode(fingerprint string) {
+	if err := h.state.CloseEpisode(fingerprint); err != nil {
+		h.logger.Warn("cannot close the alert episode in the state file", "fingerprint", fingerprint, "err", err)
 	}
 }
 

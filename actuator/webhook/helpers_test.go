@@ -67,6 +67,24 @@ type fakeActions struct {
 	events  []event.Event
 	// errs are returned in order, one per call, keyed by device or "host".
 	errs map[string][]error
+	// upSince is when each device came back up; absent means not up.
+	upSince map[string]time.Time
+}
+
+func (f *fakeActions) setUpSince(device string, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.upSince == nil {
+		f.upSince = map[string]time.Time{}
+	}
+	f.upSince[device] = t
+}
+
+func (f *fakeActions) DeviceUpSince(device string) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.upSince[device]
+	return t, ok
 }
 
 func newFakeActions(devices ...string) *fakeActions {

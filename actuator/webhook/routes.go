@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/alertmanager/matcher/parse"
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -20,8 +21,9 @@ type route struct {
 
 // settings is one config generation, swapped as a whole on reload.
 type settings struct {
-	maxBody int64
-	routes  []route
+	maxBody      int64
+	episodeQuiet time.Duration
+	routes       []route
 }
 
 // compile readies a webhook config for matching. Routes normally come parsed
@@ -29,9 +31,12 @@ type settings struct {
 // and a route whose matchers do not parse is left out (logged) rather than
 // matching every alert.
 func compile(cfg config.WebhookConfig, logger *slog.Logger) *settings {
-	s := &settings{maxBody: cfg.MaxBodyBytes}
+	s := &settings{maxBody: cfg.MaxBodyBytes, episodeQuiet: cfg.EpisodeQuiet.D()}
 	if s.maxBody <= 0 {
 		s.maxBody = config.DefaultMaxBody
+	}
+	if s.episodeQuiet <= 0 {
+		s.episodeQuiet = config.DefaultEpisodeQuiet.D()
 	}
 	for i, r := range cfg.Routes {
 		ms := r.Parsed

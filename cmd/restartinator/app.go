@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/filetrigger"
@@ -159,6 +160,10 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 	}
 	return err
 }
+
+// DeviceUpSince tells the webhook when a device came back, to close quiet
+// alert episodes.
+func (a *app) DeviceUpSince(device string) (time.Time, bool) { return a.sup.UpSince(device) }
 
 // ResetHost hard-resets this host, if configured.
 func (a *app) ResetHost(ctx context.Context, trigger string) error {

@@ -44,6 +44,9 @@ type file struct {
 	Dedup     map[string]time.Time `json:"webhook_dedup"`
 	MailQueue json.RawMessage      `json:"mail_queue,omitempty"` // the first version's email queue: Open moves it to NotifyQueues["email"]
 
+	// Episodes are the webhook's open alert episodes by alert fingerprint.
+	Episodes map[string]Episode `json:"webhook_episodes,omitempty"`
+
 	// NotifyQueues are the notification channels' queues by channel name.
 	NotifyQueues map[string]json.RawMessage `json:"notify_queues,omitempty"`
 }
