@@ -272,7 +272,7 @@ func TestHAOneCycleAcrossStartsAtOrder(t *testing.T) {
 
 	// A restart mid-episode remembers it.
 	h.stop(r)
-	r = h.restartinator("restartinator (restarted)", port, cfg)
+	h.restartinator("restartinator (restarted)", port, cfg)
 	h.postAlert(earlier, false, ams...)
 	repeats("after a restart", 3)
 	if n := offs(); n != 1 {
