@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/state"
 )
@@ -59,6 +60,12 @@ type Update struct {
 // PlugSource finds a configured plug by name.
 type PlugSource interface {
 	Plug(name string) (Plug, error)
+}
+
+// plugConfigs is a PlugSource that also knows each plug's config (Plugs
+// does); the Cycler takes the plug's flip_back policy from it.
+type plugConfigs interface {
+	Config(name string) (config.PlugConfig, bool)
 }
 
 // CyclerOptions configures a Cycler.
@@ -348,6 +355,11 @@ func (c *Cycler) cycle(r Request, log *slog.Logger) (SafeCycleReport, error) {
 	}
 	opt := c.opt.Safe
 	opt.Clock, opt.Logger = c.opt.Clock, log
+	if src, ok := c.opt.Plugs.(plugConfigs); ok {
+		if pc, ok := src.Config(r.Plug); ok {
+			opt.FlipBack = pc.FlipBack
+		}
+	}
 	wrote := false
 	opt.BeforeOff = func() error {
 		err := c.opt.State.AddIntent(state.Intent{Plug: r.Plug, Outlet: r.Outlet, Devices: r.Devices, Trigger: r.Trigger, Started: c.opt.Clock.Now()})

@@ -77,7 +77,7 @@ func newPlugsRig(t *testing.T, poll time.Duration) *plugsRig {
 		if r.fail[pc.Name] {
 			return nil, errors.New("no driver for this plug")
 		}
-		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Protocol, Timeout: 2 * time.Second, Clock: r.clk, Logger: logger, Name: pc.Name})
+		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Kasa().Protocol, Timeout: 2 * time.Second, Clock: r.clk, Logger: logger, Name: pc.Name})
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +101,7 @@ func startSim(t *testing.T, model string, clk clock.Clock) *kasasim.Plug {
 }
 
 func plugCfg(name string, sim *kasasim.Plug) config.PlugConfig {
-	return config.PlugConfig{Name: name, Type: config.PlugKasa, Host: sim.Host(), Port: sim.Port(), Protocol: sim.Protocol()}
+	return config.PlugConfig{Name: name, Type: config.PlugKasa, Host: sim.Host(), Port: sim.Port(), Settings: &config.KasaSettings{Protocol: sim.Protocol()}}
 }
 
 func (r *plugsRig) counts() (map[string]int, int) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
 )
 
@@ -74,6 +75,9 @@ type SafeCycleOptions struct {
 	// ignores ctx's cancellation (SIGTERM during the off time must still
 	// bring power back), so this is its only limit (default 30s).
 	RestoreTimeout time.Duration
+	// FlipBack is the plug's flip_back policy: config.FlipBackAuto (the
+	// default), FlipBackRequired or FlipBackOff.
+	FlipBack string
 }
 
 // SafeCycleReport says what a power cycle did.
@@ -84,7 +88,9 @@ type SafeCycleReport struct {
 	// FlipBackUnsupported: the plug refused the timer; the cycle went on as a
 	// plain off/on. Callers count this.
 	FlipBackUnsupported bool
-	SwitchedOff         bool
+	// FlipBackVerified: the plug read the armed timer back (FlipBackVerifier).
+	FlipBackVerified bool
+	SwitchedOff      bool
 	// SwitchedOn and Verified: our own switch-on succeeded and a status read
 	// afterwards showed the outlet on.
 	SwitchedOn bool
@@ -121,6 +127,9 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 	if opt.RestoreTimeout <= 0 {
 		opt.RestoreTimeout = 30 * time.Second
 	}
+	if opt.FlipBack == "" {
+		opt.FlipBack = config.FlipBackAuto
+	}
 	log := opt.Logger.With("outlet", outlet)
 	var rep SafeCycleReport
 	fail := func(err error) (SafeCycleReport, error) {
@@ -128,17 +137,8 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 		return rep, err
 	}
 
-	err := p.ArmFlipBack(ctx, outlet, off)
-	switch {
-	case err == nil:
-		rep.FlipBackArmed = true
-	case errors.Is(err, ErrFlipBackUnsupported):
-		rep.FlipBackUnsupported = true
-		log.Warn("plug refused the flip-back timer; cycling without it, power returns only if we switch it on", "err", err)
-	default:
-		// We could not reach the plug to arm it; switching off now could
-		// strand the outlet, so don't.
-		return fail(fmt.Errorf("arming the flip-back timer before switching off: %w", err))
+	if err := armFlipBack(ctx, p, outlet, off, opt.FlipBack, &rep, log); err != nil {
+		return fail(err)
 	}
 
 	if opt.BeforeOff != nil {

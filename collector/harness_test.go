@@ -213,7 +213,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h.store = st
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := func(pc config.PlugConfig) (actuator.Plug, error) {
-		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Protocol, Timeout: o.plugTimeout,
+		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Kasa().Protocol, Timeout: o.plugTimeout,
 			Clock: h.clk, Logger: logger, Name: pc.Name})
 		if err != nil {
 			return nil, err

@@ -85,17 +85,22 @@ const (
 	ProtocolKLAP = "klap"
 )
 
-// PlugConfig is one smart plug or strip.
+// PlugConfig is one smart plug or strip: the keys every type takes, and
+// the type's own keys in Settings (see PlugType).
 type PlugConfig struct {
 	Name         string           `yaml:"name"`
 	Type         string           `yaml:"type"`
 	Host         string           `yaml:"host"`
 	Port         int              `yaml:"port,omitempty"`
-	Protocol     string           `yaml:"protocol"`
 	Username     string           `yaml:"username,omitempty"`
 	Password     commoncfg.Secret `yaml:"password,omitempty"`
 	PasswordFile string           `yaml:"password_file,omitempty"`
 	Timeout      Duration         `yaml:"timeout,omitempty"`
+	// FlipBack is auto (default), required or off.
+	FlipBack string `yaml:"flip_back,omitempty"`
+
+	// Settings are the keys of this plug's type, e.g. *KasaSettings.
+	Settings PlugSettings `yaml:"-"`
 }
 
 // Device modes.

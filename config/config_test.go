@@ -53,6 +53,9 @@ func TestInvalidConfigs(t *testing.T) {
 		"empty-token-file":         `webhook.bearer_token_file testdata/empty-token is empty`,
 		"ha-peer-delay":            `peer_delay 1h: must be between 0s and 5m`,
 		"ha-delay-cycle-time":      `device "cam": cycle_time 5s must be longer than global.ha.peer_delay 10s`,
+		"plug-unknown-key":         `line 5: unknown key "protcol" for a plug of type kasa (its keys: name, type, host, port, username, password, password_file, timeout, flip_back, protocol)`,
+		"plug-unknown-type":        `line 3: type: "zigbee" is not a plug type restartinator knows: use one of kasa, testbare, testrelay`,
+		"bad-flip-back":            `plug "p": flip_back "sometimes" is not one of auto, required, off`,
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {

@@ -32,12 +32,6 @@ func (s *DeviceSettings) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(s))
 }
 
-func (p *PlugConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	*p = PlugConfig{Type: PlugKasa, Protocol: ProtocolAuto}
-	type plain PlugConfig
-	return unmarshal((*plain)(p))
-}
-
 func (e *EmailConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	*e = DefaultEmail
 	type plain EmailConfig

@@ -197,9 +197,9 @@ func (s DeviceSettings) check(where string) error {
 func (p *PlugConfig) check() []error {
 	var errs []error
 	where := fmt.Sprintf("plug %q", p.Name)
-	p.Type, p.Protocol = lower(p.Type), lower(p.Protocol)
-	if p.Type != PlugKasa {
-		errs = append(errs, fmt.Errorf("%s: type %q is not supported (supported: kasa)", where, p.Type))
+	t, err := p.checkType()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", where, err))
 	}
 	if p.Host == "" {
 		errs = append(errs, fmt.Errorf("%s: host is required", where))
@@ -207,8 +207,22 @@ func (p *PlugConfig) check() []error {
 	if p.Port < 0 || p.Port > 65535 {
 		errs = append(errs, fmt.Errorf("%s: port %d is out of range", where, p.Port))
 	}
-	if !slices.Contains([]string{ProtocolAuto, ProtocolXOR, ProtocolKLAP}, p.Protocol) {
-		errs = append(errs, fmt.Errorf("%s: protocol %q is not one of auto, xor, klap", where, p.Protocol))
+	if err == nil && p.Settings != nil {
+		if err := p.Settings.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	p.FlipBack = lower(p.FlipBack)
+	switch p.FlipBack {
+	case "":
+		p.FlipBack = FlipBackAuto
+	case FlipBackAuto, FlipBackOff:
+	case FlipBackRequired:
+		if err == nil && !t.FlipBack {
+			errs = append(errs, fmt.Errorf("%s: flip_back: required, but a %s plug has no timer of its own to switch power back on: use auto or off", where, p.Type))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s: flip_back %q is not one of auto, required, off", where, p.FlipBack))
 	}
 	if p.Password != "" && p.PasswordFile != "" {
 		errs = append(errs, fmt.Errorf("%s: give password or password_file, not both", where))
@@ -241,7 +255,7 @@ func (c *Config) expandPlugHost(d *DeviceConfig, plugs map[string]*PlugConfig) e
 			return fmt.Errorf("device %q: plug_host %q clashes with the plug of that name at %s", d.Name, d.PlugHost, p.Host)
 		}
 	} else {
-		c.Plugs = append(c.Plugs, PlugConfig{Name: d.PlugHost, Type: PlugKasa, Host: host, Port: port, Protocol: ProtocolAuto})
+		c.Plugs = append(c.Plugs, PlugConfig{Name: d.PlugHost, Type: PlugKasa, Host: host, Port: port, FlipBack: FlipBackAuto, Settings: &KasaSettings{Protocol: ProtocolAuto}})
 		plugs[d.PlugHost] = &c.Plugs[len(c.Plugs)-1]
 		// The append may have moved the slice: refresh the index.
 		for i := range c.Plugs {

@@ -169,7 +169,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.store = st
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := func(pc config.PlugConfig) (actuator.Plug, error) {
-		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Protocol, Timeout: pc.Timeout.D(),
+		c, err := kasa.New(kasa.Options{Host: pc.Host, Port: pc.Port, Protocol: pc.Kasa().Protocol, Timeout: pc.Timeout.D(),
 			Clock: r.clk, Logger: logger, Name: pc.Name})
 		if err != nil {
 			return nil, err

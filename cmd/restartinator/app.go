@@ -13,7 +13,6 @@ import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/filetrigger"
 	"github.com/restartinator/restartinator/actuator/hostreset"
-	"github.com/restartinator/restartinator/actuator/kasa"
 	"github.com/restartinator/restartinator/actuator/webhook"
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/config"
@@ -55,7 +54,7 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 	}
 	a.store = store
 	a.notifier = &notifier{logger: s.logger, store: store, clock: a.clock, externalURL: s.opts.externalURL, ctx: ctx}
-	a.plugs = actuator.NewPlugs(ctx, a.newPlug, first.Defaults.CheckInterval.D(), a.notifier, a.clock, s.logger)
+	a.plugs = actuator.NewPlugs(ctx, actuator.Factory(a.clock, s.logger), first.Defaults.CheckInterval.D(), a.notifier, a.clock, s.logger)
 	a.cycler = actuator.NewCycler(actuator.CyclerOptions{
 		Plugs: a.plugs, State: store, Clock: a.clock, Logger: s.logger,
 		MaxConcurrent: first.Global.MaxConcurrentCycles, DryRun: first.Global.DryRun,
@@ -66,19 +65,6 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
 	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics())
 	return a, nil
-}
-
-func (a *app) newPlug(c config.PlugConfig) (actuator.Plug, error) {
-	var creds *kasa.Credentials
-	if c.Username != "" || c.Password != "" || c.PasswordFile != "" {
-		pw, err := config.ReadSecret(string(c.Password), c.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("password_file: %w", err)
-		}
-		creds = &kasa.Credentials{Username: c.Username, Password: pw}
-	}
-	return kasa.New(kasa.Options{Host: c.Host, Port: c.Port, Protocol: c.Protocol, Credentials: creds,
-		Timeout: c.Timeout.D(), Name: c.Name, Clock: a.clock, Logger: a.logger.With("plug", c.Name)})
 }
 
 // Apply hands a new config to every part. Parts that validate more than

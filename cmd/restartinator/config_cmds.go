@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go.yaml.in/yaml/v2"
+
 	"context"
 	"fmt"
 	"io"
@@ -96,7 +98,7 @@ func summary(file string, c *config.Config) string {
 		if p.Port != 0 {
 			addr = fmt.Sprintf("%s:%d", p.Host, p.Port)
 		}
-		fmt.Fprintf(&b, "  %-20s %s %s protocol=%s\n", p.Name, p.Type, addr, p.Protocol)
+		fmt.Fprintf(&b, "  %-20s %s %s%s flip_back=%s\n", p.Name, p.Type, addr, settingsSummary(p.Settings), p.FlipBack)
 	}
 	b.WriteString("\nactions:\n")
 	var actions []string
@@ -132,6 +134,24 @@ func summary(file string, c *config.Config) string {
 	sort.Strings(actions)
 	for _, a := range actions {
 		fmt.Fprintf(&b, "  %s\n", a)
+	}
+	return b.String()
+}
+
+// settingsSummary shows a plug type's own keys as " key=value", in the
+// order the type declares them.
+func settingsSummary(s config.PlugSettings) string {
+	if s == nil {
+		return ""
+	}
+	out, err := yaml.Marshal(s)
+	var keys yaml.MapSlice
+	if err != nil || yaml.Unmarshal(out, &keys) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, kv := range keys {
+		fmt.Fprintf(&b, " %v=%v", kv.Key, kv.Value)
 	}
 	return b.String()
 }
