@@ -22,6 +22,7 @@ type Config struct {
 	Webhook       WebhookConfig       `yaml:"webhook,omitempty"`
 	HostReset     *HostResetConfig    `yaml:"host_reset,omitempty"`
 	Triggers      TriggersConfig      `yaml:"triggers,omitempty"`
+	MQTT          *MQTTConfig         `yaml:"mqtt,omitempty"`
 
 	// Format says which format the file was in: "yaml", "restartinator-json"
 	// or "py-stability-iot-ini".

@@ -142,6 +142,9 @@ func (c *Config) validate() error {
 	if h := c.HostReset; h != nil {
 		errs = append(errs, h.check()...)
 	}
+	if m := c.MQTT; m != nil {
+		errs = append(errs, m.check()...)
+	}
 	for i := range c.Triggers.Files {
 		t := &c.Triggers.Files[i]
 		where := fmt.Sprintf("triggers.files[%d] (%s)", i, t.Path)
