@@ -1,0 +1,575 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/event"
+)
+
+// Source is what is published: the supervisor's device snapshots, the
+// same ones /api/v1/devices shows.
+type Source interface {
+	Snapshot() []collector.DeviceStatus
+	// Holding says why the guard holds automatic cycles, or "".
+	Holding() string
+	DryRun() bool
+}
+
+// CycleAnswer is the answer to a cycle command, the manual API's JSON.
+type CycleAnswer struct {
+	Status string `json:"status"` // started, dry_run, already_cycling, no_plug, unknown_device, failed, rejected
+	Device string `json:"device,omitempty"`
+	Next   string `json:"next,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Options are what a Publisher works with.
+type Options struct {
+	Source Source
+	// Cycle power-cycles a device as the manual API does; needed only with
+	// commands: true.
+	Cycle   func(device string) CycleAnswer
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Clock   clock.Clock
+	Version string
+}
+
+// queueSize bounds the events waiting for the connection goroutine; past it
+// events are dropped and counted, so Notify never blocks the supervisor.
+const queueSize = 256
+
+// Publisher keeps one connection to the broker and publishes through it.
+// One goroutine owns the connection and every publish, so messages leave
+// in the order things happened.
+type Publisher struct {
+	cfg    config.MQTTConfig
+	opt    Options
+	log    *slog.Logger
+	broker *url.URL
+	tls    *tls.Config
+	pass   string
+	t      topics
+
+	events   chan event.Event
+	inbox    chan paho.Message
+	cancel   context.CancelFunc
+	done     chan struct{}
+	resynced chan struct{} // tests: a full publish finished
+}
+
+// New checks the config (broker URL, TLS files, password file) and returns
+// a Publisher; Start connects. Errors here are start-up errors: the config
+// cannot work whatever the broker does.
+func New(cfg *config.MQTTConfig, opt Options) (*Publisher, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	if opt.Source == nil {
+		return nil, errors.New("mqtt: no source of device state")
+	}
+	p := &Publisher{cfg: *cfg, opt: opt, log: opt.Logger.With("component", "mqtt", "broker", cfg.Broker),
+		t: newTopics(cfg.TopicPrefix, cfg.DiscoveryPrefix), events: make(chan event.Event, queueSize),
+		inbox: make(chan paho.Message, queueSize), done: make(chan struct{}), resynced: make(chan struct{}, 1)}
+	if err := Check(cfg, &p.broker, &p.tls, &p.pass); err != nil {
+		return nil, err
+	}
+	for _, r := range []string{"ok", "refused", "unreachable"} {
+		opt.Metrics.ConnectionAttempt.WithLabelValues(r)
+	}
+	return p, nil
+}
+
+// Check does everything New checks without connecting, for --config.check.
+// The out parameters, when not nil, receive what it built.
+func Check(cfg *config.MQTTConfig, broker **url.URL, tlsOut **tls.Config, pass *string) error {
+	u, err := config.ParseBrokerURL(cfg.Broker)
+	if err != nil {
+		return fmt.Errorf("mqtt.broker: %w", err)
+	}
+	pw, err := config.ReadSecret(string(cfg.Password), cfg.PasswordFile)
+	if err != nil {
+		return fmt.Errorf("mqtt.password_file: %w", err)
+	}
+	var tc *tls.Config
+	switch u.Scheme {
+	case "mqtts", "ssl", "tls", "wss":
+		tc, err = commoncfg.NewTLSConfig(&cfg.TLSConfig)
+		if err != nil {
+			return fmt.Errorf("mqtt.tls_config: %w", err)
+		}
+	}
+	if broker != nil {
+		*broker = u
+	}
+	if tlsOut != nil {
+		*tlsOut = tc
+	}
+	if pass != nil {
+		*pass = pw
+	}
+	return nil
+}
+
+// Notify queues an event for publishing; it never blocks.
+func (p *Publisher) Notify(e event.Event) {
+	select {
+	case p.events <- e:
+	default:
+		p.opt.Metrics.PublishFailures.Inc()
+		p.log.Warn("MQTT queue full: event dropped", "kind", e.Kind, "device", e.Device)
+	}
+}
+
+// Start connects in the background and keeps connecting until Stop.
+func (p *Publisher) Start(ctx context.Context) {
+	ctx, p.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(p.done)
+		p.run(ctx)
+	}()
+}
+
+// Stop publishes "offline", disconnects and waits for the goroutine.
+func (p *Publisher) Stop(ctx context.Context) error {
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt: disconnecting from %s: %w", p.cfg.Broker, ctx.Err())
+	}
+}
+
+// backoff is the wait before connection attempt n (0-based): 1s, 2s, 4s, …
+// up to max.
+func backoff(n int, max time.Duration) time.Duration {
+	d := time.Second
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// conn is one live connection.
+type conn struct {
+	c    paho.Client
+	lost chan error
+	// published is what the broker holds from us: topic → payload. It
+	// starts empty on every connection, so everything is sent again.
+	published map[string]string
+}
+
+func (p *Publisher) clientID() string {
+	if p.cfg.ClientID != "" {
+		return p.cfg.ClientID
+	}
+	host, _ := os.Hostname()
+	return "restartinator-" + slug(host) + "-" + slug(p.cfg.TopicPrefix)
+}
+
+func (p *Publisher) connect(ctx context.Context) (*conn, error) {
+	cn := &conn{lost: make(chan error, 1), published: map[string]string{}}
+	o := paho.NewClientOptions()
+	o.Servers = []*url.URL{p.broker}
+	o.SetClientID(p.clientID())
+	o.SetUsername(p.cfg.Username)
+	o.SetPassword(p.pass)
+	o.SetTLSConfig(p.tls)
+	// Explicit 3.1.1: otherwise a refused login is retried as MQTT 3.1 and
+	// the broker's "bad user name or password" becomes a protocol error.
+	o.SetProtocolVersion(4)
+	o.SetCleanSession(true)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetConnectTimeout(p.cfg.ConnectTimeout.D())
+	o.SetWriteTimeout(p.cfg.ConnectTimeout.D())
+	o.SetKeepAlive(30 * time.Second)
+	o.SetWill(p.t.status(), "offline", byte(p.cfg.QoS), true)
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		select {
+		case cn.lost <- err:
+		default:
+		}
+	})
+	cn.c = paho.NewClient(o)
+	tok := cn.c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		cn.c.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	return cn, nil
+}
+
+// explain turns a connection error into what to do about it.
+func explain(err error) (result, msg string) {
+	switch {
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return "refused", "the broker refused the login — check mqtt.username and mqtt.password (or password_file), and the broker's password file"
+	case errors.Is(err, packets.ErrorRefusedIDRejected):
+		return "refused", "the broker rejected the client id — set mqtt.client_id to something unique"
+	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
+		return "refused", "the broker does not speak MQTT 3.1.1"
+	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
+		return "refused", "the broker says it is unavailable"
+	}
+	var ue *tls.CertificateVerificationError
+	if errors.As(err, &ue) || strings.Contains(err.Error(), "x509:") {
+		return "unreachable", "the broker's TLS certificate was not accepted — check mqtt.tls_config (ca_file, server_name)"
+	}
+	return "unreachable", "cannot reach the broker — is it running, and is mqtt.broker right?"
+}
+
+func (p *Publisher) run(ctx context.Context) {
+	m := p.opt.Metrics
+	attempt := 0
+	lastMsg := ""
+	for {
+		cn, err := p.connect(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			result, msg := explain(err)
+			m.ConnectionAttempt.WithLabelValues(result).Inc()
+			wait := backoff(attempt, p.cfg.MaxReconnectInterval.D())
+			attempt++
+			// Said at error level once per kind of failure, then at debug:
+			// a broker down for a day is one line, not thousands.
+			if msg != lastMsg {
+				p.log.Error("MQTT connection failed: "+msg, "err", err, "retry_in", wait)
+				lastMsg = msg
+			} else {
+				p.log.Debug("MQTT connection failed again", "err", err, "retry_in", wait)
+			}
+			if !p.sleep(ctx, wait) {
+				return
+			}
+			continue
+		}
+		m.ConnectionAttempt.WithLabelValues("ok").Inc()
+		m.Connected.Set(1)
+		p.log.Info("MQTT connected", "topic_prefix", p.cfg.TopicPrefix, "discovery", p.cfg.Discovery, "commands", p.cfg.Commands)
+		attempt, lastMsg = 0, ""
+		err = p.serve(ctx, cn)
+		m.Connected.Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("MQTT connection lost; reconnecting", "err", err)
+	}
+}
+
+func (p *Publisher) sleep(ctx context.Context, d time.Duration) bool {
+	t := p.opt.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	}
+}
+
+// serve publishes over one connection until it is lost or ctx ends.
+func (p *Publisher) serve(ctx context.Context, cn *conn) error {
+	defer cn.c.Disconnect(250)
+	handler := func(_ paho.Client, msg paho.Message) {
+		select {
+		case p.inbox <- msg:
+		default:
+			p.log.Warn("MQTT inbox full: message dropped", "topic", msg.Topic())
+		}
+	}
+	filters := map[string]byte{p.t.stateFilter(): 0}
+	if p.cfg.Discovery {
+		filters[p.t.haStatus()] = 0
+		filters[p.t.discoveryFilter()] = 0
+	}
+	if p.cfg.Commands {
+		filters[p.t.commandFilter()] = byte(p.cfg.QoS)
+	}
+	if err := p.wait(cn.c.SubscribeMultiple(filters, handler)); err != nil {
+		return fmt.Errorf("subscribing: %w", err)
+	}
+	if err := p.publish(cn, p.t.status(), "online", true); err != nil {
+		return err
+	}
+	pl := newPlanner(p.cfg, p.opt.Version)
+	if err := p.sync(cn, pl); err != nil {
+		return err
+	}
+	tick := p.opt.Clock.NewTimer(p.cfg.StateInterval.D())
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			// A clean disconnect sends no Last Will: say offline ourselves.
+			p.publish(cn, p.t.status(), "offline", true)
+			return ctx.Err()
+		case err := <-cn.lost:
+			return err
+		case e := <-p.events:
+			err = p.publishEvent(cn, e)
+			if err == nil {
+				err = p.sync(cn, pl)
+			}
+		case msg := <-p.inbox:
+			err = p.receive(cn, pl, msg)
+		case <-tick.C():
+			tick.Reset(p.cfg.StateInterval.D())
+			err = p.sync(cn, pl)
+		}
+		if err != nil {
+			if !cn.c.IsConnectionOpen() {
+				return err
+			}
+			// A timeout on an open connection: what failed is not in
+			// published, so the next sync sends it again.
+			p.log.Warn("MQTT publish failed", "err", err)
+		}
+	}
+}
+
+func (p *Publisher) wait(tok paho.Token) error {
+	if !tok.WaitTimeout(p.cfg.ConnectTimeout.D()) {
+		return fmt.Errorf("no answer from the broker within %s", p.cfg.ConnectTimeout)
+	}
+	return tok.Error()
+}
+
+func (p *Publisher) publish(cn *conn, topic, payload string, retain bool) error {
+	err := p.wait(cn.c.Publish(topic, byte(p.cfg.QoS), retain, payload))
+	if err != nil {
+		p.opt.Metrics.PublishFailures.Inc()
+		return fmt.Errorf("publishing %s: %w", topic, err)
+	}
+	p.opt.Metrics.Published.Inc()
+	return nil
+}
+
+// sync publishes every retained message that differs from what the broker
+// holds from us, and clears (empty retained payload) what is no longer
+// wanted: a removed device's state and its Home Assistant entities.
+func (p *Publisher) sync(cn *conn, pl *planner) error {
+	want := pl.plan(view{devices: p.opt.Source.Snapshot(), holding: p.opt.Source.Holding(), dryRun: p.opt.Source.DryRun()})
+	var errs []error
+	// Discovery configs first, so Home Assistant knows an entity before
+	// its state arrives; then state in a stable order.
+	for _, topic := range orderTopics(want.want, p.t.discovery+"/") {
+		payload := want.want[topic]
+		if cn.published[topic] == payload {
+			continue
+		}
+		if err := p.publish(cn, topic, payload, p.retain(topic)); err != nil {
+			errs = append(errs, err)
+			if !cn.c.IsConnectionOpen() {
+				return errors.Join(errs...)
+			}
+			continue
+		}
+		cn.published[topic] = payload
+	}
+	for _, topic := range orderTopics(cn.published, "") {
+		if _, ok := want.want[topic]; ok || want.undecided[topic] {
+			continue
+		}
+		if err := p.publish(cn, topic, "", true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(cn.published, topic)
+	}
+	select {
+	case p.resynced <- struct{}{}:
+	default:
+	}
+	return errors.Join(errs...)
+}
+
+// retain: discovery configs are always retained (Home Assistant reads them
+// when it starts); state follows mqtt.retain.
+func (p *Publisher) retain(topic string) bool {
+	return p.cfg.Retain || strings.HasPrefix(topic, p.t.discovery+"/")
+}
+
+func (p *Publisher) publishEvent(cn *conn, e event.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	topic := p.t.event()
+	if e.Device != "" {
+		names := p.deviceNames()
+		if !slices.Contains(names, e.Device) {
+			names = append(names, e.Device) // removed by a reload meanwhile
+		}
+		topic = p.t.device(slugs(names)[e.Device], "event")
+	}
+	return p.publish(cn, topic, string(b), false)
+}
+
+// deviceNames is every configured device's name; slugs are decided over
+// the whole set, so colliding names stay apart.
+func (p *Publisher) deviceNames() []string {
+	var names []string
+	for _, d := range p.opt.Source.Snapshot() {
+		names = append(names, d.Name)
+	}
+	return names
+}
+
+// receive handles a message from a subscription.
+func (p *Publisher) receive(cn *conn, pl *planner, msg paho.Message) error {
+	topic := msg.Topic()
+	switch {
+	case topic == p.t.haStatus():
+		if string(msg.Payload()) == "online" {
+			// Home Assistant (re)started: send every config and state again.
+			p.log.Info("Home Assistant is online: publishing discovery and state again")
+			clear(cn.published)
+			return p.sync(cn, pl)
+		}
+		return nil
+	case strings.HasSuffix(topic, "/cycle/set"):
+		return p.command(cn, msg)
+	}
+	if msg.Retained() && len(msg.Payload()) > 0 {
+		return p.clearStale(cn, pl, topic, msg.Payload())
+	}
+	return nil
+}
+
+// clearStale clears a retained message left on the broker by an earlier
+// run for a device that is no longer configured: its discovery configs and
+// its state topics. Live echoes of our own publishes are not retained
+// deliveries and never get here.
+func (p *Publisher) clearStale(cn *conn, pl *planner, topic string, payload []byte) error {
+	want := pl.plan(view{devices: p.opt.Source.Snapshot(), holding: p.opt.Source.Holding(), dryRun: p.opt.Source.DryRun()})
+	if _, ok := want.want[topic]; ok || want.undecided[topic] {
+		return nil
+	}
+	var clear []string
+	if s, ok := p.t.deviceOf(topic, "state"); ok {
+		if _, current := want.devices[s]; current {
+			return nil
+		}
+		for _, leaf := range deviceLeaves {
+			clear = append(clear, p.t.device(s, leaf))
+		}
+	} else {
+		// A discovery config of ours (the subscription filter matched our
+		// node level) that we no longer want; also clear the state topics
+		// it names, if they are ours and their device is gone.
+		clear = append(clear, topic)
+		for _, named := range staleStateTopics(payload) {
+			for _, leaf := range deviceLeaves {
+				if s, ok := p.t.deviceOf(named, leaf); ok {
+					if _, current := want.devices[s]; !current {
+						clear = append(clear, named)
+					}
+				}
+			}
+		}
+	}
+	p.log.Info("clearing retained MQTT topics of a device no longer configured", "topics", clear)
+	var errs []error
+	for _, t := range clear {
+		if err := p.publish(cn, t, "", true); err != nil {
+			errs = append(errs, err)
+		}
+		delete(cn.published, t)
+	}
+	return errors.Join(errs...)
+}
+
+// staleStateTopics reads the state topics a discovery config names. The
+// payload is whatever sits on the broker, so anything may arrive.
+func staleStateTopics(payload []byte) []string {
+	var c struct {
+		StateTopic string `json:"state_topic"`
+		AttrTopic  string `json:"json_attributes_topic"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range []string{c.StateTopic, c.AttrTopic} {
+		if t != "" && !strings.ContainsAny(t, "+#") {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// command answers a publish on <device>/cycle/set.
+func (p *Publisher) command(cn *conn, msg paho.Message) error {
+	s, ok := p.t.deviceOf(msg.Topic(), "cycle/set")
+	if !ok || len(msg.Payload()) == 0 {
+		// Empty is how a retained message is cleared, never a press.
+		return nil
+	}
+	var ans CycleAnswer
+	name := ""
+	for n, ns := range slugs(p.deviceNames()) {
+		if ns == s {
+			name = n
+		}
+	}
+	switch {
+	case msg.Retained():
+		// A retained command would cycle the device at every reconnect.
+		ans = CycleAnswer{Status: "rejected", Device: name, Error: "a retained cycle command is ignored: publish it without retain, and clear the retained one with an empty retained message"}
+	case name == "":
+		ans = CycleAnswer{Status: "unknown_device", Error: fmt.Sprintf("no configured device has the topic level %q", s)}
+	case p.opt.Cycle == nil:
+		ans = CycleAnswer{Status: "failed", Device: name, Error: "commands are not wired in this build"}
+	default:
+		p.log.Info("power cycle requested over MQTT", "device", name)
+		ans = p.opt.Cycle(name)
+	}
+	b, _ := json.Marshal(ans)
+	return p.publish(cn, p.t.device(s, "cycle/result"), string(b), false)
+}
+
+// orderTopics sorts topics, those starting with first ahead of the rest.
+func orderTopics(m map[string]string, first string) []string {
+	out := make([]string, 0, len(m))
+	for t := range m {
+		out = append(out, t)
+	}
+	sortTopics(out, first)
+	return out
+}
