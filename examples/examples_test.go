@@ -15,13 +15,13 @@ func TestExampleConfigsLoad(t *testing.T) {
 	// The examples name secret files under /etc; point them at a temp file.
 	secret := filepath.Join(dir, "secret")
 	os.WriteFile(secret, []byte("x\n"), 0o600)
-	for _, name := range []string{"restartinator.yml", "restartinator-legacy.json", "ha/restartinator-a.yml", "ha/restartinator-b.yml"} {
+	for _, name := range []string{"restartinator.yml", "restartinator-legacy.json", "ha/restartinator-a.yml", "ha/restartinator-b.yml", "mqtt.yml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		text := string(data)
-		for _, f := range []string{"/etc/restartinator/kasa.pass", "/etc/restartinator/smtp.pass", "/etc/restartinator/webhook.token"} {
+		for _, f := range []string{"/etc/restartinator/kasa.pass", "/etc/restartinator/smtp.pass", "/etc/restartinator/webhook.token", "/etc/restartinator/mqtt.pass"} {
 			text = strings.ReplaceAll(text, f, secret)
 		}
 		c, err := config.Load([]byte(text), name)

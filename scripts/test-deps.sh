@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: Debian's prometheus
 # (promtool) and prometheus-alertmanager for the end-to-end tests, chromium
-# for the status page test, and the npm packages under test/npm. Safe to run
+# for the status page test, mosquitto (the MQTT broker) for the MQTT tests,
+# and the npm packages under test/npm. Safe to run
 # again: it installs only what is absent.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ command -v promtool >/dev/null 2>&1 || debs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || debs+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || debs+=(chromium)
 command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
+# mosquitto lives in /usr/sbin, often not on a non-root PATH.
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || debs+=(mosquitto)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""

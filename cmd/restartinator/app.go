@@ -36,7 +36,10 @@ type app struct {
 	cycler   *actuator.Cycler
 	sup      *collector.Supervisor
 	notifier *notifier
-	webhook  *webhook.Handler
+	// events reaches every channel: the notifier (log, mail) and MQTT.
+	events  event.Notifier
+	mqtt    *mqttLink
+	webhook *webhook.Handler
 
 	resetMetrics *hostreset.Metrics
 	mu           sync.Mutex
@@ -54,16 +57,18 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 	}
 	a.store = store
 	a.notifier = &notifier{logger: s.logger, store: store, clock: a.clock, externalURL: s.opts.externalURL, ctx: ctx}
-	a.plugs = actuator.NewPlugs(ctx, actuator.Factory(a.clock, s.logger), first.Defaults.CheckInterval.D(), a.notifier, a.clock, s.logger)
+	a.mqtt = newMQTTLink(ctx, a, s.logger, a.clock)
+	a.events = event.Fanout{a.notifier, a.mqtt}
+	a.plugs = actuator.NewPlugs(ctx, actuator.Factory(a.clock, s.logger), first.Defaults.CheckInterval.D(), a.events, a.clock, s.logger)
 	a.cycler = actuator.NewCycler(actuator.CyclerOptions{
 		Plugs: a.plugs, State: store, Clock: a.clock, Logger: s.logger,
 		MaxConcurrent: first.Global.MaxConcurrentCycles, DryRun: first.Global.DryRun,
 		Listener: func(u actuator.Update) { a.sup.Listen(u) },
 		Peer:     peerOptions(first.Global.HA),
 	})
-	a.sup = collector.New(ctx, collector.Options{Cycler: a.cycler, Plugs: a.plugs, State: store, Notifier: a.notifier, Clock: a.clock, Logger: s.logger})
+	a.sup = collector.New(ctx, collector.Options{Cycler: a.cycler, Plugs: a.plugs, State: store, Notifier: a.events, Clock: a.clock, Logger: s.logger})
 	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
-	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics())
+	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics(), a.mqtt.metrics)
 	return a, nil
 }
 
@@ -72,6 +77,9 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 // changes nothing.
 func (a *app) Apply(c *config.Config) error {
 	if err := a.notifier.apply(&c.Notifications); err != nil {
+		return err
+	}
+	if err := a.mqtt.check(c.MQTT); err != nil {
 		return err
 	}
 	if err := a.plugs.Apply(c.Plugs); err != nil {
@@ -88,11 +96,14 @@ func (a *app) Apply(c *config.Config) error {
 		}
 	}
 	a.webhook.SetConfig(c.Webhook)
+	if err := a.mqtt.apply(c.MQTT); err != nil {
+		return err
+	}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.resetter = hostreset.New(c.HostReset, hostreset.Options{DryRun: c.Global.DryRun, Clock: a.clock, Logger: a.logger,
-		Notifier: a.notifier, Metrics: a.resetMetrics})
+		Notifier: a.events, Metrics: a.resetMetrics})
 	if a.stopTriggers != nil {
 		a.stopTriggers()
 		a.stopTriggers = nil
@@ -174,13 +185,14 @@ func (a *app) Holding() string                    { return a.sup.Holding() }
 func (a *app) DryRun() bool                       { return a.cycler.DryRun() }
 
 // Notify sends an event through the notifier.
-func (a *app) Notify(e event.Event) { a.notifier.Notify(e) }
+func (a *app) Notify(e event.Event) { a.events.Notify(e) }
 
 // start finishes cycles a previous run left half done, then runs the
 // notifier; call it after the first Apply.
 func (a *app) start() {
 	a.cycler.Reconcile(a.ctx)
 	go a.notifier.run()
+	a.mqtt.start()
 }
 
 // shutdown finishes in-flight cycles with power back on, then flushes mail.
@@ -193,7 +205,7 @@ func (a *app) shutdown(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	a.plugs.Close()
-	return errors.Join(err, a.notifier.flush(ctx))
+	return errors.Join(err, a.notifier.flush(ctx), a.mqtt.stop(ctx))
 }
 
 // routes adds the API and the webhook to the mux.
@@ -214,21 +226,39 @@ func (a *app) listDevices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) cycleDevice(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+	ans := a.manualCycle(r.PathValue("name"))
+	writeJSON(w, ans.code, ans)
+}
+
+// cycleAnswer is the answer to a manual cycle request, over HTTP and MQTT.
+type cycleAnswer struct {
+	code   int
+	Status string `json:"status"`
+	Device string `json:"device,omitempty"`
+	Next   string `json:"next,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// manualCycle cycles a device on a person's request: the manual API and
+// the MQTT button both come here, so they answer alike.
+func (a *app) manualCycle(name string) cycleAnswer {
 	err := a.sup.RequestCycle(name, actuator.TriggerManual)
 	switch {
+	case err == nil && a.cycler.DryRun():
+		return cycleAnswer{code: http.StatusAccepted, Status: "dry_run", Device: name,
+			Next: "dry run: the decision is logged and nothing is switched"}
 	case err == nil:
 		d, _ := a.sup.Device(name)
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "started", "device": name,
-			"next": fmt.Sprintf("the outlet goes off for %s, then the device has up to %s to boot", d.Settings.CycleTime, d.Settings.BootTime)})
+		return cycleAnswer{code: http.StatusAccepted, Status: "started", Device: name,
+			Next: fmt.Sprintf("the outlet goes off for %s, then the device has up to %s to boot", d.Settings.CycleTime, d.Settings.BootTime)}
 	case errors.Is(err, collector.ErrUnknownDevice):
-		writeJSON(w, http.StatusNotFound, map[string]string{"status": "unknown_device", "error": err.Error()})
+		return cycleAnswer{code: http.StatusNotFound, Status: "unknown_device", Error: err.Error()}
 	case errors.Is(err, actuator.ErrAlreadyCycling):
-		writeJSON(w, http.StatusConflict, map[string]string{"status": "already_cycling", "error": err.Error()})
+		return cycleAnswer{code: http.StatusConflict, Status: "already_cycling", Error: err.Error()}
 	case errors.Is(err, collector.ErrNoPlug):
-		writeJSON(w, http.StatusConflict, map[string]string{"status": "no_plug", "error": err.Error()})
+		return cycleAnswer{code: http.StatusConflict, Status: "no_plug", Error: err.Error()}
 	default:
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"status": "failed", "error": err.Error()})
+		return cycleAnswer{code: http.StatusInternalServerError, Status: "failed", Error: err.Error()}
 	}
 }
 

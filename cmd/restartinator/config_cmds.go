@@ -15,6 +15,7 @@ import (
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/notify/channels"
+	"github.com/restartinator/restartinator/notify/mqtt"
 )
 
 // configCommands registers "config convert".
@@ -49,6 +50,12 @@ func (o *serveOptions) runCheck(stdout io.Writer, logger *slog.Logger) int {
 	if err := channels.Validate(&c.Notifications); err != nil {
 		fmt.Fprintf(stdout, "FAILED: %s: %v\n", o.configFile, err)
 		return 1
+	}
+	if m := c.MQTT; m != nil {
+		if err := mqtt.Check(m, nil, nil, nil); err != nil {
+			fmt.Fprintf(stdout, "FAILED: %s: %v\n", o.configFile, err)
+			return 1
+		}
 	}
 	fmt.Fprint(stdout, summary(o.configFile, c))
 	return 0
@@ -127,6 +134,16 @@ func summary(file string, c *config.Config) string {
 			m += ", falling back to " + h.Fallback
 		}
 		actions = append(actions, "host reset by "+m)
+	}
+	if m := c.MQTT; m != nil {
+		a := fmt.Sprintf("MQTT to %s under %s/", m.Broker, m.TopicPrefix)
+		if m.Discovery {
+			a += ", Home Assistant discovery under " + m.DiscoveryPrefix + "/"
+		}
+		if m.Commands {
+			a += ", power-cycle commands ON (anyone who can publish to the broker can cycle plugs)"
+		}
+		actions = append(actions, a)
 	}
 	if len(actions) == 0 {
 		actions = []string{"none beyond automatic cycles"}

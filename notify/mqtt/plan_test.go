@@ -61,32 +61,34 @@ func TestSlugsKeepCollidingNamesApart(t *testing.T) {
 
 var validLevel = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
-func FuzzSlug(f *testing.F) {
-	for _, s := range []string{"Router", "a/b", "+", "#", " ", "Front Door Camera", "\x00", "ü/ß"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, name string) {
-		for _, s := range []string{slug(name), hashed(name)} {
+// FuzzRetainedMessage feeds what a broker may hand back (any topic, any
+// payload) through what reads it: the topic's device level, the state
+// topics a stale discovery config names, and the slug of any name.
+func FuzzRetainedMessage(f *testing.F) {
+	f.Add("restartinator/gone/state", []byte(`{"state_topic":"restartinator/gone/state","json_attributes_topic":"restartinator/gone/attributes"}`))
+	f.Add("homeassistant/sensor/restartinator/x_state/config", []byte(`{"state_topic":"restartinator/+/state"}`))
+	f.Add("restartinator/a/b/cycle/set", []byte(`not json`))
+	f.Add("restartinator//state", []byte(`{"state_topic":7}`))
+	f.Add("Front Door Camera/ü+#", []byte{0xff, 0x00})
+	tp := newTopics("restartinator", "homeassistant")
+	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
+		for _, leaf := range []string{"state", "cycle/set"} {
+			if s, ok := tp.deviceOf(topic, leaf); ok && (s == "" || strings.Contains(s, "/")) {
+				t.Fatalf("deviceOf(%q, %q) = %q: not one topic level", topic, leaf, s)
+			}
+		}
+		for _, named := range staleStateTopics(payload) {
+			if named == "" || strings.ContainsAny(named, "+#") {
+				t.Fatalf("would clear %q: empty or a wildcard", named)
+			}
+		}
+		for _, s := range []string{slug(topic), hashed(topic), slug(string(payload))} {
 			if !validLevel.MatchString(s) {
-				t.Fatalf("slug of %q is %q: not a safe topic level / object id", name, s)
+				t.Fatalf("slug %q: not a safe topic level / object id", s)
 			}
 		}
-		if slug(name) != slug(name) || hashed(name) != hashed(name) {
-			t.Fatal("not stable")
-		}
-	})
-}
-
-func FuzzStaleStateTopics(f *testing.F) {
-	f.Add([]byte(`{"state_topic":"restartinator/gone/state","json_attributes_topic":"restartinator/gone/attributes"}`))
-	f.Add([]byte(`{"state_topic":"restartinator/+/state"}`))
-	f.Add([]byte(`not json`))
-	f.Add([]byte(`{"state_topic":7}`))
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		for _, topic := range staleStateTopics(payload) {
-			if topic == "" || strings.ContainsAny(topic, "+#") {
-				t.Fatalf("would clear %q: empty or a wildcard", topic)
-			}
+		if slug(topic) != slug(topic) || hashed(topic) != hashed(topic) {
+			t.Fatal("slug not stable")
 		}
 	})
 }
