@@ -337,7 +337,9 @@ func (p *Publisher) serve(ctx context.Context, cn *conn) error {
 		select {
 		case <-ctx.Done():
 			// A clean disconnect sends no Last Will: say offline ourselves.
-			p.publish(cn, p.t.status(), "offline", true)
+			if err := p.publish(cn, p.t.status(), "offline", true); err != nil {
+				p.log.Warn("could not say offline before disconnecting; the broker still holds online", "err", err)
+			}
 			return ctx.Err()
 		case err := <-cn.lost:
 			return err
