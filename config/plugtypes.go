@@ -113,6 +113,8 @@ func withSettings(common plainPlug, s PlugSettings) reflect.Value {
 	return v
 }
 
+var lineRef = regexp.MustCompile(`line \d+: `)
+
 var fieldNotFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type `)
 
 // UnmarshalYAML reads type: first, then decodes every key of the entry
@@ -235,4 +237,19 @@ func (p *PlugConfig) ReadPassword() (string, error) {
 		return "", fmt.Errorf("plug %q: password_file: %w", p.Name, err)
 	}
 	return pw, nil
+}
+
+// ParsePlug checks one plug given as keys and values (the plug command's
+// flags) exactly as a plugs: entry of a config file is checked.
+func ParsePlug(entry map[string]any) (PlugConfig, error) {
+	var p PlugConfig
+	data, err := yaml.Marshal(entry)
+	if err != nil {
+		return p, err
+	}
+	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+		// Lines of a document made here mean nothing to the user.
+		return p, errors.New(lineRef.ReplaceAllString(tidyYAMLError(data, err).Error(), ""))
+	}
+	return p, errors.Join(p.check()...)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/actuator/shelly"
 )
 
 // plugDrivers are the plug types restartinator can switch, one line each, in
@@ -10,6 +11,7 @@ import (
 // service all read this one list through the actuator registry.
 var plugDrivers = []actuator.Driver{
 	kasa.Driver,
+	shelly.Driver,
 }
 
 func init() {

@@ -18,39 +18,42 @@ import (
 
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
-	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
+	"github.com/restartinator/restartinator/config"
 )
 
 // plugFlags are the flags of `restartinator plug ...`.
 type plugFlags struct {
-	host, outlet, protocol, username, passwordFile, output string
-	port                                                   int
-	offTime, timeout                                       time.Duration
+	typ, host, outlet, protocol, username, passwordFile, output string
+	port                                                        int
+	offTime, timeout                                            time.Duration
 }
 
-// kasaCommands registers plug (status|on|off|cycle), discover and simulate.
-func kasaCommands(app *kingpin.Application) []command {
+// plugCommands registers plug (status|on|off|cycle) for every plug type,
+// discover and simulate.
+func plugCommands(app *kingpin.Application) []command {
 	var cmds []command
 	pf := &plugFlags{}
-	plug := app.Command("plug", "Talk to one Kasa plug or strip: read it, switch an outlet, or power-cycle it safely.")
+	types := actuator.DriverNames()
+	plug := app.Command("plug", "Talk to one plug or strip of any type ("+strings.Join(types, ", ")+"): read it, switch an outlet, or power-cycle it safely.")
+	plug.Flag("type", "Plug type: auto (ask as "+strings.Join(types, ", ")+" at once, keep the one that answers) or one of them.").Default("auto").EnumVar(&pf.typ, append([]string{"auto"}, types...)...)
 	plug.Flag("host", "The plug's address.").Required().StringVar(&pf.host)
-	plug.Flag("port", "TCP port (default 9999 for xor, 80 for klap).").IntVar(&pf.port)
+	plug.Flag("port", "TCP port (default: the type's; kasa 9999 for xor, 80 for klap; shelly and tasmota 80).").IntVar(&pf.port)
 	plug.Flag("outlet", "Strip outlet by alias, 0-based index or id; empty for a single plug.").StringVar(&pf.outlet)
-	plug.Flag("protocol", "auto, xor (legacy, TCP 9999) or klap (HTTP, firmware since 2023).").Default("auto").EnumVar(&pf.protocol, "auto", "xor", "klap")
-	plug.Flag("username", "TP-Link cloud account the plug was set up with (KLAP only).").StringVar(&pf.username)
-	plug.Flag("password-file", "File holding that account's password (KLAP only).").PlaceHolder("FILE").StringVar(&pf.passwordFile)
+	plug.Flag("protocol", "Kasa only: auto, xor (legacy, TCP 9999) or klap (HTTP, firmware since 2023).").Default("auto").EnumVar(&pf.protocol, "auto", "xor", "klap")
+	plug.Flag("username", "The plug's user: the TP-Link cloud account for Kasa KLAP, the web login for Shelly (default admin) and Tasmota.").StringVar(&pf.username)
+	plug.Flag("password-file", "File holding that user's password.").PlaceHolder("FILE").StringVar(&pf.passwordFile)
 	plug.Flag("timeout", "Timeout for each request to the plug.").Default("5s").DurationVar(&pf.timeout)
 	plug.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&pf.output, "text", "json")
 
 	status := plug.Command("status", "Show model, versions, relay state of each outlet and energy readings.")
 	cmds = append(cmds, command{clause: status, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
-		return pf.run(ctx, logger, "status", func(c *kasa.Client) error { return pf.status(ctx, c, stdout) })
+		return pf.run(ctx, logger, "status", func(c actuator.Plug, st *actuator.Status) error { return pf.status(ctx, c, st, stdout) })
 	}})
 	for _, on := range []bool{true, false} {
 		name := map[bool]string{true: "on", false: "off"}[on]
 		cl := plug.Command(name, "Switch the outlet "+name+".")
 		cmds = append(cmds, command{clause: cl, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
-			return pf.run(ctx, logger, name, func(c *kasa.Client) error {
+			return pf.run(ctx, logger, name, func(c actuator.Plug, _ *actuator.Status) error {
 				if err := c.Switch(ctx, pf.outlet, on); err != nil {
 					return err
 				}
@@ -62,7 +65,7 @@ func kasaCommands(app *kingpin.Application) []command {
 	cycle := plug.Command("cycle", "Power-cycle the outlet safely: arm the plug's own flip-back timer, switch off, wait, switch on and verify.")
 	cycle.Flag("off-time", "How long the outlet stays off.").Default("10s").DurationVar(&pf.offTime)
 	cmds = append(cmds, command{clause: cycle, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
-		return pf.run(ctx, logger, "cycle", func(c *kasa.Client) error { return pf.cycle(ctx, logger, c, stdout) })
+		return pf.run(ctx, logger, "cycle", func(c actuator.Plug, _ *actuator.Status) error { return pf.cycle(ctx, logger, c, stdout) })
 	}})
 
 	cmds = append(cmds, discoverCommand(app), simulateCommand(app))
@@ -77,12 +80,13 @@ func (pf *plugFlags) describeOutlet() string {
 }
 
 // run builds the client, runs fn, and turns an error into a logged sentence
-// and exit code 1.
-func (pf *plugFlags) run(ctx context.Context, logger *slog.Logger, what string, fn func(*kasa.Client) error) int {
-	c, err := pf.client(logger)
+// and exit code 1. With --type auto, fn also gets the status read while
+// detecting, so status does not ask twice.
+func (pf *plugFlags) run(ctx context.Context, logger *slog.Logger, what string, fn func(actuator.Plug, *actuator.Status) error) int {
+	c, st, err := pf.client(ctx, logger)
 	if err == nil {
 		defer c.Close()
-		err = fn(c)
+		err = fn(c, st)
 	}
 	if err != nil {
 		logger.Error("plug "+what+" failed", "err", err)
@@ -91,20 +95,102 @@ func (pf *plugFlags) run(ctx context.Context, logger *slog.Logger, what string, 
 	return 0
 }
 
-func (pf *plugFlags) client(logger *slog.Logger) (*kasa.Client, error) {
-	var creds *kasa.Credentials
-	if pf.username != "" || pf.passwordFile != "" {
-		creds = &kasa.Credentials{Username: pf.username}
-		if pf.passwordFile != "" {
-			b, err := os.ReadFile(pf.passwordFile)
-			if err != nil {
-				return nil, fmt.Errorf("reading --password-file: %w", err)
+// config is the plug the flags describe, checked by its type as a config
+// entry would be: a flag the type does not take is an error.
+func (pf *plugFlags) config(typ string) (config.PlugConfig, error) {
+	entry := map[string]any{"name": pf.host, "type": typ, "host": pf.host, "timeout": pf.timeout.String()}
+	if pf.port != 0 {
+		entry["port"] = pf.port
+	}
+	if pf.username != "" {
+		entry["username"] = pf.username
+	}
+	if pf.protocol != "auto" || typ == config.PlugKasa {
+		entry["protocol"] = pf.protocol
+	}
+	pc, err := config.ParsePlug(entry)
+	if err != nil {
+		return pc, fmt.Errorf("--type %s: %w", typ, err)
+	}
+	return pc, nil
+}
+
+// client builds the plug's client. --type auto asks every type at once and
+// keeps the first that answers a status read.
+func (pf *plugFlags) client(ctx context.Context, logger *slog.Logger) (actuator.Plug, *actuator.Status, error) {
+	env := actuator.DriverEnv{Logger: logger}
+	if pf.passwordFile != "" {
+		b, err := os.ReadFile(pf.passwordFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading --password-file: %w", err)
+		}
+		env.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if pf.typ != "auto" {
+		pc, err := pf.config(pf.typ)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := actuator.NewPlug(pc, env)
+		return p, nil, err
+	}
+	// Every type is asked at once: a device answers only its own protocol,
+	// and asking one after another would wait out a timeout wherever a
+	// protocol gets no answer at all (Kasa XOR sent to an HTTP port).
+	type answer struct {
+		typ string
+		p   actuator.Plug
+		st  actuator.Status
+		err error
+	}
+	dctx, cancel := context.WithTimeout(ctx, pf.timeout)
+	defer cancel()
+	var asked []string
+	answers := make(chan answer)
+	for _, typ := range actuator.DriverNames() {
+		if pf.protocol != "auto" && typ != config.PlugKasa {
+			continue // --protocol says Kasa
+		}
+		asked = append(asked, typ)
+		go func() {
+			a := answer{typ: typ}
+			pc, err := pf.config(typ)
+			if err == nil {
+				a.p, err = actuator.NewPlug(pc, env)
 			}
-			creds.Password = strings.TrimRight(string(b), "\r\n")
+			if err == nil {
+				a.st, err = a.p.Status(dctx)
+			}
+			a.err = err
+			answers <- a
+		}()
+	}
+	var found *answer
+	errs := map[string]error{}
+	for range asked {
+		a := <-answers
+		switch {
+		case a.err == nil && found == nil:
+			found = &a
+			logger.Info("detected the plug type; give --type "+a.typ+" to skip detection", "host", pf.host, "type", a.typ, "model", a.st.Model)
+			cancel() // the others need not wait
+		case a.err == nil:
+			a.p.Close()
+		default:
+			if a.p != nil {
+				a.p.Close()
+			}
+			errs[a.typ] = a.err
 		}
 	}
-	return kasa.New(kasa.Options{Host: pf.host, Port: pf.port, Protocol: pf.protocol, Credentials: creds,
-		Timeout: pf.timeout, Logger: logger})
+	if found != nil {
+		return found.p, &found.st, nil
+	}
+	var lines []string
+	for _, typ := range asked {
+		lines = append(lines, fmt.Sprintf("%s: %v", typ, errs[typ]))
+	}
+	return nil, nil, fmt.Errorf("no plug type answered at %s (give --type to say which it is):\n  %s", pf.host, strings.Join(lines, "\n  "))
 }
 
 func (pf *plugFlags) print(w io.Writer, v any, text string) error {
@@ -159,13 +245,26 @@ func energyOf(e *actuator.Energy) energyJSON {
 	return energyJSON{&e.Watts, &e.Volts, &e.Amperes, &e.WattHours}
 }
 
-func (pf *plugFlags) status(ctx context.Context, c *kasa.Client, w io.Writer) error {
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
+// apiOf is the JSON API a plug speaks, for the drivers that have several.
+func apiOf(c actuator.Plug) string {
+	if a, ok := c.(interface{ API() string }); ok {
+		return a.API()
+	}
+	return ""
+}
+
+func (pf *plugFlags) status(ctx context.Context, c actuator.Plug, known *actuator.Status, w io.Writer) error {
+	var st actuator.Status
+	if known != nil {
+		st = *known
+	} else {
+		var err error
+		if st, err = c.Status(ctx); err != nil {
+			return err
+		}
 	}
 	out := statusJSON{Host: pf.host, Model: st.Model, HWVersion: st.HWVersion, SWVersion: st.SWVersion, MAC: st.MAC,
-		Alias: st.Alias, RSSI: st.RSSI, Protocol: st.Protocol, API: c.API(), Strip: st.Strip}
+		Alias: st.Alias, RSSI: st.RSSI, Protocol: st.Protocol, API: apiOf(c), Strip: st.Strip}
 	var chosen *actuator.Outlet
 	if !st.Strip || pf.outlet != "" {
 		o, err := actuator.SelectOutlet(st, pf.outlet)
@@ -184,7 +283,7 @@ func (pf *plugFlags) status(ctx context.Context, c *kasa.Client, w io.Writer) er
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s (hw %s, fw %s)  %s/%s  alias %q  mac %s  rssi %d\n",
-		pf.host, st.Model, st.HWVersion, st.SWVersion, st.Protocol, c.API(), st.Alias, st.MAC, st.RSSI)
+		pf.host, st.Model, st.HWVersion, st.SWVersion, st.Protocol, apiOf(c), st.Alias, st.MAC, st.RSSI)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OUTLET\tALIAS\tID\tSTATE\tON FOR\tPOWER\tVOLTAGE\tCURRENT\tENERGY")
 	for _, o := range st.Outlets {
@@ -209,7 +308,7 @@ func (pf *plugFlags) status(ctx context.Context, c *kasa.Client, w io.Writer) er
 	return pf.print(w, out, b.String())
 }
 
-func (pf *plugFlags) cycle(ctx context.Context, logger *slog.Logger, c *kasa.Client, w io.Writer) error {
+func (pf *plugFlags) cycle(ctx context.Context, logger *slog.Logger, c actuator.Plug, w io.Writer) error {
 	rep, err := actuator.SafeCycle(ctx, c, pf.outlet, pf.offTime, actuator.SafeCycleOptions{Logger: logger})
 	type cycleJSON struct {
 		Host                string  `json:"host"`
@@ -298,19 +397,22 @@ type simPlug struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	Alias    string `yaml:"alias"`
+	Outlets  int    `yaml:"outlets"`
 }
 
 func simulateCommand(app *kingpin.Application) command {
 	var models, listens, protocols, froms []string
+	var outlets []int
 	var username, password, configFile string
-	cl := app.Command("simulate", "Run simulated Kasa plugs on loopback, for tests and demos. Flags repeat, one value per plug, or use --config.")
-	cl.Flag("model", "Built-in model: "+strings.Join(kasasim.Models(), ", ")+". Repeat for several plugs.").StringsVar(&models)
-	cl.Flag("from", "A recorded device file (python-kasa fixture format) to behave as. Repeatable.").PlaceHolder("FILE").StringsVar(&froms)
+	cl := app.Command("simulate", "Run simulated plugs on loopback, for tests and demos. Flags repeat, one value per plug, or use --config.")
+	cl.Flag("model", "Built-in model: "+strings.Join(simulatorModels(), ", ")+". Repeat for several plugs.").StringsVar(&models)
+	cl.Flag("from", "Kasa: a recorded device file (python-kasa fixture format) to behave as. Repeatable.").PlaceHolder("FILE").StringsVar(&froms)
 	cl.Flag("listen", "Loopback address for each plug, in order (default 127.0.0.1:0).").StringsVar(&listens)
-	cl.Flag("protocol", "xor or klap for each plug, in order (default: what the model speaks).").StringsVar(&protocols)
-	cl.Flag("username", "KLAP account of the simulated plugs (default: the Kasa default account).").StringVar(&username)
-	cl.Flag("password", "KLAP password of the simulated plugs.").StringVar(&password)
-	cl.Flag("config", "YAML file listing plugs: {plugs: [{model, from, listen, protocol, username, password, alias}]}.").PlaceHolder("FILE").StringVar(&configFile)
+	cl.Flag("protocol", "Kasa: xor or klap for each plug, in order (default: what the model speaks).").StringsVar(&protocols)
+	cl.Flag("outlets", "Number of outlets for each plug, in order (default: the model's). Not for Kasa models.").IntsVar(&outlets)
+	cl.Flag("username", "User of the simulated plugs (Kasa: the KLAP account, default the Kasa default account).").StringVar(&username)
+	cl.Flag("password", "Password of the simulated plugs; for Shelly and Tasmota it turns authentication on.").StringVar(&password)
+	cl.Flag("config", "YAML file listing plugs: {plugs: [{model, from, listen, protocol, outlets, username, password, alias}]}.").PlaceHolder("FILE").StringVar(&configFile)
 	return command{clause: cl, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
 		var specs []simPlug
 		if configFile != "" {
@@ -333,28 +435,31 @@ func simulateCommand(app *kingpin.Application) command {
 			return ""
 		}
 		for i := range max(len(models), len(froms)) {
-			specs = append(specs, simPlug{Model: at(models, i), From: at(froms, i), Listen: at(listens, i),
-				Protocol: at(protocols, i), Username: username, Password: password})
+			sp := simPlug{Model: at(models, i), From: at(froms, i), Listen: at(listens, i),
+				Protocol: at(protocols, i), Username: username, Password: password}
+			if i < len(outlets) {
+				sp.Outlets = outlets[i]
+			}
+			specs = append(specs, sp)
 		}
 		if len(specs) == 0 {
 			logger.Error("nothing to simulate: give --model, --from or --config")
 			return 2
 		}
-		var plugs []*kasasim.Plug
+		var running []runningSim
 		defer func() {
-			for _, p := range plugs {
+			for _, p := range running {
 				p.Close()
 			}
 		}()
 		for _, s := range specs {
-			p, err := kasasim.Start(kasasim.Options{Model: s.Model, From: s.From, Listen: s.Listen, Protocol: s.Protocol,
-				Username: s.Username, Password: s.Password, Alias: s.Alias, Logger: logger})
+			p, err := startSimulator(s, logger)
 			if err != nil {
 				logger.Error("starting simulated plug failed", "model", s.Model, "from", s.From, "err", err)
 				return 1
 			}
-			plugs = append(plugs, p)
-			fmt.Fprintf(stdout, "simulating %s (%s/%s, %d outlets) on %s\n", p.Model(), p.Protocol(), p.API(), len(p.Outlets()), p.Addr())
+			running = append(running, p)
+			fmt.Fprintf(stdout, "simulating %s on %s\n", p.Describe(), p.Addr())
 		}
 		<-ctx.Done()
 		return 0

@@ -22,7 +22,7 @@ func runKasa(t *testing.T, ctx context.Context, args ...string) (code int, stdou
 	t.Helper()
 	app := kingpin.New("restartinator", "")
 	app.Terminate(nil)
-	cmds := kasaCommands(app)
+	cmds := plugCommands(app)
 	chosen, err := app.Parse(args)
 	if err != nil {
 		t.Fatalf("parse %v: %v", args, err)
@@ -177,7 +177,7 @@ func TestSimulateCommand(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "sim.yml")
 	os.WriteFile(cfg, []byte("plugs:\n  - model: KP125M\n    alias: Router\n"), 0o600)
 	app := kingpin.New("restartinator", "")
-	cmds := kasaCommands(app)
+	cmds := plugCommands(app)
 	chosen, err := app.Parse([]string{"simulate", "--model", "HS100", "--listen", "127.0.0.1:0", "--config", cfg})
 	if err != nil {
 		t.Fatal(err)

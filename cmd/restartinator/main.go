@@ -75,7 +75,7 @@ func newCLI(stdout, stderr io.Writer, version string) *cli {
 	serve, opts := serveCommand(app)
 	commands := []command{serve}
 	commands = append(commands, configCommands(app, opts)...)
-	commands = append(commands, kasaCommands(app)...)
+	commands = append(commands, plugCommands(app)...)
 	commands = append(commands, notifyCommands(app)...)
 	commands = append(commands, hostResetCommands(app)...)
 	commands = append(commands, completionCommand(app))

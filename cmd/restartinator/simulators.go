@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
+	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
+)
+
+// runningSim is one simulated plug serving on loopback.
+type runningSim interface {
+	Addr() string
+	// Describe says what it is: "MODEL (transport/api, N outlets)".
+	Describe() string
+	Close() error
+}
+
+// simulators are the simulator packages behind restartinator simulate, one
+// line each: the models each offers and how to start one.
+var simulators = []struct {
+	models func() []string
+	start  func(simPlug, *slog.Logger) (runningSim, error)
+}{
+	{shellysim.Models, startShellySimulator},
+	{kasasim.Models, startKasaSimulator}, // last: it also takes --from without a model
+}
+
+// simulatorModels lists every model restartinator simulate offers.
+func simulatorModels() []string {
+	var out []string
+	for _, s := range simulators {
+		out = append(out, s.models()...)
+	}
+	return out
+}
+
+// startSimulator starts the simulator whose package has the model.
+func startSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	for _, sim := range simulators {
+		if slices.ContainsFunc(sim.models(), func(m string) bool { return strings.EqualFold(m, s.Model) }) {
+			return sim.start(s, logger)
+		}
+	}
+	if s.From != "" && s.Model == "" {
+		return startKasaSimulator(s, logger)
+	}
+	return nil, fmt.Errorf("no simulator has model %q (models: %s)", s.Model, strings.Join(simulatorModels(), ", "))
+}
+
+// listen opens a loopback listener for a simulator; an address that is
+// not loopback is refused, since simulators are for tests and demos.
+func listenLoopback(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--listen %q: simulators listen on loopback only (127.0.0.1 or ::1)", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+type kasaSim struct{ *kasasim.Plug }
+
+func (k kasaSim) Describe() string {
+	return fmt.Sprintf("%s (%s/%s, %d outlets)", k.Model(), k.Protocol(), k.API(), len(k.Outlets()))
+}
+
+func startKasaSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.Outlets != 0 {
+		return nil, fmt.Errorf("model %s: a Kasa model has the outlets it has; leave out --outlets", s.Model)
+	}
+	p, err := kasasim.Start(kasasim.Options{Model: s.Model, From: s.From, Listen: s.Listen, Protocol: s.Protocol,
+		Username: s.Username, Password: s.Password, Alias: s.Alias, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return kasaSim{p}, nil
+}
+
+type shellySim struct {
+	*shellysim.Device
+	model string
+	ln    net.Listener
+}
+
+func (d shellySim) Addr() string { return d.ln.Addr().String() }
+
+func (d shellySim) Describe() string {
+	api := map[int]string{1: "http/gen1", 2: "http/rpc"}[d.Generation()]
+	return fmt.Sprintf("%s (%s, %d outlets)", d.model, api, len(d.Outlets()))
+}
+
+func startShellySimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.From != "" || s.Protocol != "" {
+		return nil, fmt.Errorf("model %s: --from and --protocol are for Kasa models", s.Model)
+	}
+	d, err := shellysim.New(shellysim.Options{Model: strings.ToLower(s.Model), Outlets: s.Outlets, Username: s.Username, Password: s.Password})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listenLoopback(s.Listen)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	go func() {
+		if err := d.Serve(ln); err != nil {
+			logger.Error("simulated Shelly stopped", "model", s.Model, "err", err)
+		}
+	}()
+	return shellySim{Device: d, model: strings.ToLower(s.Model), ln: ln}, nil
+}
