@@ -449,7 +449,7 @@ func simulateCommand(app *kingpin.Application) command {
 		var running []runningSim
 		defer func() {
 			for _, p := range running {
-				p.Close()
+				_ = p.Close() // shutting down: nothing to do about a failure
 			}
 		}()
 		for _, s := range specs {

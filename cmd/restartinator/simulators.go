@@ -108,7 +108,7 @@ func startShellySimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 	}
 	ln, err := listenLoopback(s.Listen)
 	if err != nil {
-		d.Close()
+		_ = d.Close() // the listen error is what matters
 		return nil, err
 	}
 	go func() {
