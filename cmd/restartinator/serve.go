@@ -419,7 +419,7 @@ func (o *serveOptions) serve(ctx context.Context, logger *slog.Logger) int {
 	a.start()
 	s.markReady()
 	s.auth.describe(logger)
-	go s.reloadOnSIGHUP(ctx)
+	s.reloadOnSIGHUP(ctx)
 	if err := s.serve(ctx, s.handler()); err != nil {
 		logger.Error("HTTP server failed", "err", err)
 		return 1
