@@ -134,8 +134,8 @@ func NewCycler(opt CyclerOptions) *Cycler {
 		}, []string{"device", "trigger"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "restartinator", Name: "power_cycle_failures_total",
-			Help: "Power cycles that failed to switch the outlet off or back on, by device and trigger.",
-		}, []string{"device", "trigger"}),
+			Help: "Power cycles that failed, by device, trigger and the step that failed (reason).",
+		}, []string{"device", "trigger", "reason"}),
 		flipBackUnsupported: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "restartinator", Name: "power_cycles_without_flip_back_total",
 			Help: "Power cycles where the plug refused its own flip-back timer, so only restartinator could switch power back on.",
@@ -301,8 +301,12 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 		c.flipBackUnsupported.WithLabelValues(r.Plug).Inc()
 	}
 	if err != nil {
+		reason := rep.Reason
+		if reason == "" {
+			reason = ReasonPlug
+		}
 		for _, d := range r.Devices {
-			c.failures.WithLabelValues(d, r.Trigger).Inc()
+			c.failures.WithLabelValues(d, r.Trigger, reason).Inc()
 		}
 	}
 	if !rep.SwitchedOff {

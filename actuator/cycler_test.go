@@ -288,9 +288,9 @@ func TestCyclerFailsBeforeSwitchingOff(t *testing.T) {
 		t.Fatal("switched off")
 	}
 	want := `
-# HELP restartinator_power_cycle_failures_total Power cycles that failed to switch the outlet off or back on, by device and trigger.
+# HELP restartinator_power_cycle_failures_total Power cycles that failed, by device, trigger and the step that failed (reason).
 # TYPE restartinator_power_cycle_failures_total counter
-restartinator_power_cycle_failures_total{device="cam",trigger="manual"} 1
+restartinator_power_cycle_failures_total{device="cam",reason="flip_back",trigger="manual"} 1
 `
 	if err := testutil.CollectAndCompare(r.cycler, strings.NewReader(want), "restartinator_power_cycle_failures_total"); err != nil {
 		t.Fatal(err)

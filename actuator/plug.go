@@ -6,8 +6,11 @@ import (
 	"time"
 )
 
-// ErrFlipBackUnsupported is returned by ArmFlipBack when the plug refuses a
-// device-side timer; the caller falls back to a plain off/on and says so.
+// ErrFlipBackUnsupported is returned (wrapped) by ArmFlipBack only when the
+// plug explicitly says it has no device-side timer; SafeCycle then falls back
+// to a plain off/on and says so. Any other ArmFlipBack error stops the cycle
+// before switching off, so drivers must not use it for timeouts, session
+// errors or device errors they do not recognise.
 var ErrFlipBackUnsupported = errors.New("plug refused a device-side flip-back timer")
 
 // Energy is one reading of a plug's meter.

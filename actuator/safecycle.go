@@ -102,8 +102,29 @@ type SafeCycleReport struct {
 	// CycledByPeer: nothing was switched; another instance was already
 	// cycling the outlet (the Cycler's peer check).
 	CycledByPeer bool
+	// FlipBackLost: the timer was gone after switching off (the firmware
+	// cleared it); it was armed again, or the outlet was switched on at once.
+	FlipBackLost bool
 	Err          error
+	// Reason is the step that failed (one of the Reason* constants), for the
+	// failures metric; empty when the cycle succeeded.
+	Reason string
 }
+
+// Reasons a power cycle failed, the reason label of
+// restartinator_power_cycle_failures_total.
+const (
+	ReasonFlipBack     = "flip_back"      // arming the plug's timer failed: not switched off
+	ReasonBeforeOff    = "before_off"     // recording the intent failed: not switched off
+	ReasonSwitchOff    = "switch_off"     // switching off failed
+	ReasonFlipBackLost = "flip_back_lost" // the timer vanished after switching off; switched on early
+	ReasonSwitchOn     = "switch_on"      // switching back on (or verifying it) failed
+	ReasonInterrupted  = "interrupted"    // shutdown or cancellation during the off time
+	ReasonPlug         = "plug"           // the plug could not be found or built
+)
+
+// Reasons lists every reason, for exporting the counters at 0.
+var Reasons = []string{ReasonFlipBack, ReasonBeforeOff, ReasonSwitchOff, ReasonFlipBackLost, ReasonSwitchOn, ReasonInterrupted, ReasonPlug}
 
 // SafeCycle power-cycles one outlet of p so that no path leaves it off when
 // we can help it: it arms the plug's own flip-back timer for the off time,
@@ -132,13 +153,16 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 	}
 	log := opt.Logger.With("outlet", outlet)
 	var rep SafeCycleReport
-	fail := func(err error) (SafeCycleReport, error) {
-		rep.Err = err
+	fail := func(reason string, err error) (SafeCycleReport, error) {
+		rep.Err, rep.Reason = err, reason
 		return rep, err
 	}
 
 	if err := armFlipBack(ctx, p, outlet, off, opt.FlipBack, &rep, log); err != nil {
-		return fail(err)
+		// Unreachable, session trouble, or an error the plug did not
+		// explain: switching off now could strand the outlet, so don't.
+		log.Error("could not arm the plug's flip-back timer; not switching off", "err", err)
+		return fail(ReasonFlipBack, err)
 	}
 
 	if opt.BeforeOff != nil {
@@ -151,7 +175,7 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 					rep.FlipBackDisarmed = true
 				}
 			}
-			return fail(err)
+			return fail(ReasonBeforeOff, err)
 		}
 	}
 
@@ -159,10 +183,15 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 		// The switch may have happened with the answer lost: make sure it's on.
 		log.Warn("switching off failed; making sure the outlet is on", "err", err)
 		restoreErr := restore(ctx, p, outlet, opt, &rep, log)
-		return fail(errors.Join(fmt.Errorf("switching off: %w", err), restoreErr))
+		return fail(ReasonSwitchOff, errors.Join(fmt.Errorf("switching off: %w", err), restoreErr))
 	}
 	rep.SwitchedOff = true
 	log.Info("outlet switched off", "off_time", off, "flip_back_armed", rep.FlipBackArmed)
+
+	if lost := checkFlipBack(ctx, p, outlet, off, &rep, log); lost != nil {
+		restoreErr := restore(ctx, p, outlet, opt, &rep, log)
+		return fail(ReasonFlipBackLost, errors.Join(lost, restoreErr))
+	}
 
 	t := opt.Clock.NewTimer(off)
 	select {
@@ -176,13 +205,41 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 	restoreErr := restore(ctx, p, outlet, opt, &rep, log)
 	switch {
 	case restoreErr != nil && rep.FlipBackArmed:
-		return fail(fmt.Errorf("%w; the plug's own flip-back timer will switch it on", restoreErr))
+		return fail(ReasonSwitchOn, fmt.Errorf("%w; the plug's own flip-back timer will switch it on", restoreErr))
 	case restoreErr != nil:
-		return fail(fmt.Errorf("%w; the outlet may be left off, and the plug has no flip-back timer", restoreErr))
+		return fail(ReasonSwitchOn, fmt.Errorf("%w; the outlet may be left off, and the plug has no flip-back timer", restoreErr))
 	case rep.Interrupted:
-		return fail(fmt.Errorf("cycle interrupted, power restored early: %w", ctx.Err()))
+		return fail(ReasonInterrupted, fmt.Errorf("cycle interrupted, power restored early: %w", ctx.Err()))
 	}
 	return rep, nil
+}
+
+// checkFlipBack reads the armed timer back after switching off, when the
+// plug can tell (FlipBackVerifier). If the firmware cleared it as the relay
+// changed, it arms it again for the whole off time; if that fails, it
+// returns an error and the caller switches on at once. A failed read is
+// only logged: our own switch-on still comes.
+func checkFlipBack(ctx context.Context, p Plug, outlet string, off time.Duration, rep *SafeCycleReport, log *slog.Logger) error {
+	v, ok := p.(FlipBackVerifier)
+	if !ok || !rep.FlipBackArmed {
+		return nil
+	}
+	_, armed, err := v.FlipBackArmed(ctx, outlet)
+	if err != nil {
+		log.Warn("could not read the flip-back timer back after switching off", "err", err)
+		return nil
+	}
+	if armed {
+		return nil
+	}
+	rep.FlipBackLost = true
+	log.Warn("the plug cleared its flip-back timer when the outlet switched off; arming it again")
+	if err := p.ArmFlipBack(ctx, outlet, off); err != nil {
+		rep.FlipBackArmed = false
+		log.Error("could not arm the flip-back timer again; switching the outlet on now", "err", err)
+		return fmt.Errorf("the plug cleared its flip-back timer after switching off and it could not be armed again: %w", err)
+	}
+	return nil
 }
 
 // restore switches the outlet on and verifies it, retrying a few times, then

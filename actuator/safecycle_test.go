@@ -283,3 +283,35 @@ func TestSelectOutlet(t *testing.T) {
 		})
 	}
 }
+
+// failRearm is a plug whose firmware clears the countdown as the relay
+// switches off and then refuses a new one.
+type failRearm struct {
+	*kasa.Client
+	sim *kasasim.Plug
+}
+
+func (f failRearm) Switch(ctx context.Context, outlet string, on bool) error {
+	if !on {
+		f.sim.ClearRuleOnSwitch(true)
+		f.sim.FailMethod("count_down.add_rule", -10, -1)
+	}
+	return f.Client.Switch(ctx, outlet, on)
+}
+
+// The firmware cleared the flip-back when the relay switched off and will
+// not take it again: the outlet goes back on at once, and the cycle fails
+// with the device's answer and reason flip_back_lost.
+func TestSafeCycleFlipBackLostSwitchesOnAtOnce(t *testing.T) {
+	r := newRig(t, "HS100")
+	res := <-r.start(context.Background(), failRearm{r.plug, r.sim}, "", time.Hour, actuator.SafeCycleOptions{})
+	if res.err == nil || res.rep.Reason != actuator.ReasonFlipBackLost || !res.rep.FlipBackLost || !res.rep.SwitchedOff || !res.rep.Verified {
+		t.Fatalf("report = %+v, err %v", res.rep, res.err)
+	}
+	if !strings.Contains(res.err.Error(), "cleared its flip-back timer") || !strings.Contains(res.err.Error(), "error code -10") {
+		t.Fatalf("error does not say what happened: %v", res.err)
+	}
+	if !r.sim.On(0) {
+		t.Fatal("outlet left off")
+	}
+}

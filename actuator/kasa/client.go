@@ -41,6 +41,9 @@ type Options struct {
 	// Timeout bounds each request (default 5s); a context deadline may be
 	// shorter.
 	Timeout time.Duration
+	// RetryDelay is the wait before another try after a transient failure
+	// (default 1s, as python-kasa waits).
+	RetryDelay time.Duration
 	// Name is the configured plug name, used in errors and logs.
 	Name   string
 	Clock  clock.Clock
@@ -55,6 +58,9 @@ type api interface {
 	setOn(ctx context.Context, o actuator.Outlet, on bool) error
 	armFlipBack(ctx context.Context, o actuator.Outlet, secs int) error
 	disarmFlipBack(ctx context.Context, o actuator.Outlet) error
+	// checkFlipBack reads the rules back: is a flip-back armed, and how long
+	// has it left?
+	checkFlipBack(ctx context.Context, o actuator.Outlet) (time.Duration, bool, error)
 }
 
 // Client is a Kasa plug or strip. It implements actuator.Plug and is safe for
@@ -69,7 +75,10 @@ type Client struct {
 	outlets *actuator.Status // last outlet list, to resolve selectors
 }
 
-var _ actuator.Plug = (*Client)(nil)
+var (
+	_ actuator.Plug            = (*Client)(nil)
+	_ actuator.FlipBackVerifier = (*Client)(nil)
+)
 
 // New returns a client for one plug. It does not connect until used.
 func New(opt Options) (*Client, error) {
@@ -91,6 +100,9 @@ func New(opt Options) (*Client, error) {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
+	}
+	if opt.RetryDelay <= 0 {
+		opt.RetryDelay = time.Second
 	}
 	return &Client{opt: opt}, nil
 }
@@ -232,10 +244,15 @@ func (c *Client) use(t transport, a api, proto string) {
 func (c *Client) Status(ctx context.Context) (actuator.Status, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.connect(ctx); err != nil {
-		return actuator.Status{}, wrap(c.label(), "status", err)
-	}
-	st, err := c.api.status(ctx)
+	var st actuator.Status
+	err := c.retry(ctx, "status", transientAnswer, func() error {
+		if err := c.connect(ctx); err != nil {
+			return err
+		}
+		var err error
+		st, err = c.api.status(ctx)
+		return err
+	})
 	if err != nil {
 		return st, wrap(c.label(), "status", err)
 	}
@@ -260,20 +277,56 @@ func (c *Client) resolve(ctx context.Context, sel string) (actuator.Outlet, erro
 	return actuator.SelectOutlet(st, sel)
 }
 
-func (c *Client) outletOp(ctx context.Context, op, sel string, fn func(actuator.Outlet) error) error {
+// outletOp runs fn on the outlet sel names, trying again on a fresh session
+// after the failures retryable calls transient.
+func (c *Client) outletOp(ctx context.Context, op, sel string, retryable func(error) bool, fn func(actuator.Outlet) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if sel != "" {
 		op += " (outlet " + strconv.Quote(sel) + ")"
 	}
-	if err := c.connect(ctx); err != nil {
-		return wrap(c.label(), op, err)
+	return wrap(c.label(), op, c.retry(ctx, op, retryable, func() error {
+		if err := c.connect(ctx); err != nil {
+			return err
+		}
+		o, err := c.resolve(ctx, sel)
+		if err != nil {
+			return err
+		}
+		return fn(o)
+	}))
+}
+
+// retry runs fn through the package's one retry loop: a transient failure
+// drops the session (the next request handshakes again) and tries again.
+// Called with c.mu held.
+func (c *Client) retry(ctx context.Context, op string, retryable func(error) bool, fn func() error) error {
+	tries, err := retry(ctx, c.opt.RetryDelay, c.sleep, func() {
+		if c.t != nil {
+			c.t.close()
+		}
+	}, func(err error) bool {
+		if !retryable(err) {
+			return false
+		}
+		c.opt.Logger.Debug("transient failure, trying again on a new session", "plug", c.label(), "op", op, "err", err)
+		return true
+	}, fn)
+	if tries > 1 && err == nil {
+		c.opt.Logger.Info("plug answered after retries", "plug", c.label(), "op", op, "tries", tries)
 	}
-	o, err := c.resolve(ctx, sel)
-	if err != nil {
-		return wrap(c.label(), op, err)
+	return err
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	t := c.opt.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return wrap(c.label(), op, fn(o))
 }
 
 // Switch turns an outlet on or off.
@@ -282,28 +335,46 @@ func (c *Client) Switch(ctx context.Context, outlet string, on bool) error {
 	if on {
 		op = "switch on"
 	}
-	return c.outletOp(ctx, op, outlet, func(o actuator.Outlet) error {
+	return c.outletOp(ctx, op, outlet, transientAnswer, func(o actuator.Outlet) error {
 		c.opt.Logger.Debug("switching outlet", "plug", c.label(), "outlet", o.Alias, "on", on)
 		return c.api.setOn(ctx, o, on)
 	})
 }
 
 // ArmFlipBack sets the plug's own countdown to switch the outlet on after d
-// (rounded up to whole seconds). It returns an error wrapping
-// actuator.ErrFlipBackUnsupported when the plug refuses the rule.
+// (rounded up to whole seconds) and reads it back. It returns an error
+// wrapping actuator.ErrFlipBackUnsupported only when the plug says it has
+// no countdown; transient failures (timeouts, session errors) are tried
+// again on a fresh session, Retries times; any other error comes back with
+// the device's code and message, and the cycle must not switch off.
 func (c *Client) ArmFlipBack(ctx context.Context, outlet string, d time.Duration) error {
 	secs := int((d + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
-	return c.outletOp(ctx, "arm flip-back timer", outlet, func(o actuator.Outlet) error {
+	// Nothing has been switched yet, so even a lost answer is safe to repeat.
+	return c.outletOp(ctx, "arm flip-back timer", outlet, transientOrNetwork, func(o actuator.Outlet) error {
 		return c.api.armFlipBack(ctx, o, secs)
 	})
 }
 
+// FlipBackArmed reads the plug's countdown rules: is a timer armed that will
+// switch the outlet on, and how long has it left? It implements
+// actuator.FlipBackVerifier.
+func (c *Client) FlipBackArmed(ctx context.Context, outlet string) (time.Duration, bool, error) {
+	var left time.Duration
+	var armed bool
+	err := c.outletOp(ctx, "read flip-back timer", outlet, transientAnswer, func(o actuator.Outlet) error {
+		var err error
+		left, armed, err = c.api.checkFlipBack(ctx, o)
+		return err
+	})
+	return left, armed, err
+}
+
 // DisarmFlipBack removes the countdown set by ArmFlipBack.
 func (c *Client) DisarmFlipBack(ctx context.Context, outlet string) error {
-	return c.outletOp(ctx, "remove flip-back timer", outlet, func(o actuator.Outlet) error {
+	return c.outletOp(ctx, "remove flip-back timer", outlet, transientAnswer, func(o actuator.Outlet) error {
 		return c.api.disarmFlipBack(ctx, o)
 	})
 }

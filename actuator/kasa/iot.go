@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -286,16 +285,35 @@ func (a *iotAPI) setOn(ctx context.Context, o actuator.Outlet, on bool) error {
 	return err
 }
 
+// IOT error codes that mean the firmware has no such module or method.
+const (
+	iotModuleNotSupported = -1
+	iotMethodNotSupported = -2
+)
+
+func iotUnsupported(err error) bool {
+	c := deviceCode(err)
+	return c == iotModuleNotSupported || c == iotMethodNotSupported
+}
+
 // armFlipBack adds a count_down rule that switches the outlet on (act 1)
-// after secs. Firmware keeps one countdown rule, so any old one goes first.
+// after secs and reads it back. Firmware keeps one countdown rule, so any
+// old one goes first — in its own request, as tplink-smarthome-api sends
+// them: some firmware answers only the first method of a module. Only "module
+// or method not supported" makes the plug one without flip-back; any other
+// error is returned as it is, so the cycle stops before switching off.
 func (a *iotAPI) armFlipBack(ctx context.Context, o actuator.Outlet, secs int) error {
-	res, err := a.query(ctx, o.ID,
-		iotCall{"count_down", "delete_all_rules", nil},
-		iotCall{"count_down", "add_rule", map[string]any{
-			"enable": 1, "delay": secs, "act": 1, "name": "restartinator flip-back",
-		}})
-	var de *DeviceError
-	if errors.As(err, &de) {
+	_, err := a.query(ctx, o.ID, iotCall{"count_down", "delete_all_rules", nil})
+	if iotUnsupported(err) {
+		return fmt.Errorf("%w: %w", actuator.ErrFlipBackUnsupported, err)
+	}
+	if err != nil {
+		return err
+	}
+	res, err := a.query(ctx, o.ID, iotCall{"count_down", "add_rule", map[string]any{
+		"enable": 1, "delay": secs, "act": 1, "name": "restartinator flip-back",
+	}})
+	if iotUnsupported(err) {
 		return fmt.Errorf("%w: %w", actuator.ErrFlipBackUnsupported, err)
 	}
 	if err != nil {
@@ -304,9 +322,54 @@ func (a *iotAPI) armFlipBack(ctx context.Context, o actuator.Outlet, secs int) e
 	var added struct {
 		ID string `json:"id"`
 	}
-	_ = json.Unmarshal(res[1], &added) // no id: the rule is removed by delete_all_rules instead
+	_ = json.Unmarshal(res[0], &added) // no id: the rule is removed by delete_all_rules instead
 	a.ruleIDs[o.ID] = added.ID
-	return nil
+	_, ok, err := a.flipBackArmed(ctx, o, secs)
+	if err != nil || ok {
+		return err
+	}
+	return errFlipBackNotListed
+}
+
+type iotRule struct {
+	ID     string `json:"id"`
+	Enable int    `json:"enable"`
+	Delay  int    `json:"delay"`
+	Act    int    `json:"act"`
+	Remain *int   `json:"remain"`
+}
+
+// flipBackArmed reads count_down.get_rules: is a rule enabled that switches
+// on after secs (0: any delay), and how long has it left? Firmware that
+// cannot list rules is taken at its word.
+func (a *iotAPI) flipBackArmed(ctx context.Context, o actuator.Outlet, secs int) (time.Duration, bool, error) {
+	res, err := a.query(ctx, o.ID, iotCall{"count_down", "get_rules", nil})
+	if iotUnsupported(err) {
+		return time.Duration(secs) * time.Second, true, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	var list struct {
+		Rules []iotRule `json:"rule_list"`
+	}
+	if err := json.Unmarshal(res[0], &list); err != nil {
+		return 0, false, fmt.Errorf("%w: bad count_down rules: %v", errProtocol, err)
+	}
+	for _, r := range list.Rules {
+		if r.Enable == 1 && r.Act == 1 && (secs == 0 || r.Delay == secs) && (r.Remain == nil || *r.Remain > 0) {
+			left := r.Delay
+			if r.Remain != nil {
+				left = *r.Remain
+			}
+			return time.Duration(left) * time.Second, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (a *iotAPI) checkFlipBack(ctx context.Context, o actuator.Outlet) (time.Duration, bool, error) {
+	return a.flipBackArmed(ctx, o, 0)
 }
 
 func (a *iotAPI) disarmFlipBack(ctx context.Context, o actuator.Outlet) error {
@@ -316,8 +379,7 @@ func (a *iotAPI) disarmFlipBack(ctx context.Context, o actuator.Outlet) error {
 		call = iotCall{"count_down", "delete_rule", map[string]string{"id": id}}
 	}
 	_, err := a.query(ctx, o.ID, call)
-	var de *DeviceError
-	if errors.As(err, &de) && id != "" && de.Code == -14 {
+	if id != "" && deviceCode(err) == -14 {
 		// "entry not exist": the rule already fired and removed itself.
 		err = nil
 	}

@@ -13,8 +13,10 @@ import (
 	"github.com/restartinator/restartinator/actuator"
 )
 
-// smartAPI is the newer API of KP125M, EP25 v2.6, Tapo and later Kasa plugs:
-// {"method":..., "params":...} answered with {"error_code":0,"result":...}.
+// smartAPI is the newer API of Tapo plugs and later Kasa plugs (KP125M,
+// EP25 v2.6, EP40M, HS200 v5): {"method":..., "params":...} answered with
+// {"error_code":0,"result":...}. It runs over KLAP or, on older firmware,
+// over AES securePassthrough.
 // Strip outlets are reached by wrapping a request in control_child.
 type smartAPI struct {
 	t    transport
@@ -33,11 +35,21 @@ func newSMARTAPI(t transport) *smartAPI {
 
 func (a *smartAPI) kind() string { return "smart" }
 
-// smartErrors names the codes firmware answers without a message.
+// smartErrors names the codes firmware answers without a message, after
+// python-kasa's SmartErrorCode (kasa/exceptions.py).
 var smartErrors = map[int]string{
-	-1001: "unspecific error", -1002: "unknown method", -1003: "JSON decode failed",
-	-1008: "invalid parameters", -1010: "invalid public key", -1501: "login failed",
-	-1901: "rule already exists", 1002: "transport not available", 9999: "session timeout",
+	-1: "common failure", -1001: "unspecific error", -1002: "unknown method",
+	-1003: "JSON decode failed", -1004: "JSON encode failed", -1005: "AES decode failed",
+	-1006: "request length error", -1007: "cloud failed", -1008: "invalid parameters",
+	-1010: "invalid public key", -1101: "session parameter error", -1301: "device error",
+	-1501: "login failed (wrong account or password)", -1801: "schedule error",
+	-1802: "schedule full (a rule already holds the slot)", -1803: "schedule conflict",
+	-1804: "schedule save error", -1805: "schedule index error", -1901: "countdown error",
+	-1902: "countdown conflict", -1903: "countdown save error", 1000: "null transport",
+	1001: "command cancelled", 1002: "transport not available", 1003: "transport unknown credentials",
+	1100: "handshake failed", 1111: "login failed", 1112: "HTTP transport failed",
+	1200: "multiple request failed", 9999: "session timeout", -40401: "session expired",
+	-40413: "invalid nonce",
 }
 
 type smartResponse struct {
@@ -303,9 +315,51 @@ func (a *smartAPI) setOn(ctx context.Context, o actuator.Outlet, on bool) error 
 	return err
 }
 
-// armFlipBack adds a countdown rule that switches the outlet on after secs.
-// Firmware keeps one countdown rule (countdown_rule_max_count 1), so any
-// earlier one is removed first.
+// countdownRule is one entry of get_countdown_rules. Firmware keeps one
+// slot ("C1" on a P110) and leaves a fired rule listed, disabled, with
+// remain 0 (recorded on a P110 UK 1.3.0).
+type countdownRule struct {
+	ID      string `json:"id"`
+	Enable  bool   `json:"enable"`
+	Delay   int    `json:"delay"`
+	Remain  *int   `json:"remain"`
+	Desired struct {
+		On *bool `json:"on"`
+	} `json:"desired_states"`
+}
+
+// armed says whether the rule will switch the outlet on.
+func (r countdownRule) armed() bool {
+	return r.Enable && (r.Desired.On == nil || *r.Desired.On) && (r.Remain == nil || *r.Remain > 0)
+}
+
+func (a *smartAPI) countdownRules(ctx context.Context, childID string) ([]countdownRule, error) {
+	raw, err := a.call(ctx, childID, "get_countdown_rules", nil)
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Rules []countdownRule `json:"rule_list"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("%w: bad countdown rules: %v", errProtocol, err)
+	}
+	return res.Rules, nil
+}
+
+func deviceCode(err error) int {
+	var de *DeviceError
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return 0
+}
+
+// armFlipBack sets a countdown rule that switches the outlet on after secs,
+// then reads it back. Only the firmware's own "no such thing" answers (no
+// countdown component, or -1002 unknown method) make the plug one without
+// flip-back; every other error is returned as it is, so the cycle stops
+// before switching off.
 func (a *smartAPI) armFlipBack(ctx context.Context, o actuator.Outlet, secs int) error {
 	comps, err := a.componentList(ctx)
 	if err != nil {
@@ -314,21 +368,104 @@ func (a *smartAPI) armFlipBack(ctx context.Context, o actuator.Outlet, secs int)
 	if _, ok := comps["countdown"]; !ok {
 		return fmt.Errorf("%w: the firmware lists no countdown component", actuator.ErrFlipBackUnsupported)
 	}
-	_, err = a.call(ctx, o.ID, "remove_countdown_rules", map[string]bool{"remove_all": true})
-	var de *DeviceError
-	if err != nil && !errors.As(err, &de) {
+	rule := map[string]any{"delay": secs, "desired_states": map[string]bool{"on": true}, "enable": true, "remain": secs}
+	_, err = a.call(ctx, o.ID, "add_countdown_rule", rule)
+	switch deviceCode(err) {
+	case 0:
+	case smartUnknownMethod:
+		return fmt.Errorf("%w: %w", actuator.ErrFlipBackUnsupported, err)
+	case smartScheduleFull:
+		// The one slot is taken, by an earlier rule or a fired one that
+		// stays listed: edit it in place.
+		if err := a.takeOverRule(ctx, o, rule); err != nil {
+			return err
+		}
+	default:
 		return err
 	}
-	_, err = a.call(ctx, o.ID, "add_countdown_rule", map[string]any{
-		"delay": secs, "desired_states": map[string]bool{"on": true}, "enable": true, "remain": secs,
-	})
-	if errors.As(err, &de) {
-		return fmt.Errorf("%w: %w", actuator.ErrFlipBackUnsupported, err)
+	_, ok, err := a.flipBackArmed(ctx, o, secs)
+	if err != nil || ok {
+		return err
 	}
+	// Accepted but not listed armed: once more by editing, then give up.
+	if err := a.takeOverRule(ctx, o, rule); err != nil {
+		return err
+	}
+	if _, ok, err := a.flipBackArmed(ctx, o, secs); err != nil || ok {
+		return err
+	}
+	return errFlipBackNotListed
+}
+
+// errFlipBackNotListed: the plug took the rule but does not list it armed.
+var errFlipBackNotListed = errors.New("the plug accepted the flip-back timer but does not list it armed")
+
+// takeOverRule edits the listed countdown rule to be ours, or, when none is
+// listed, clears the slot and adds ours again.
+func (a *smartAPI) takeOverRule(ctx context.Context, o actuator.Outlet, rule map[string]any) error {
+	rules, err := a.countdownRules(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if len(rules) > 0 && rules[0].ID != "" {
+		edit := map[string]any{"id": rules[0].ID}
+		for k, v := range rule {
+			edit[k] = v
+		}
+		_, err = a.call(ctx, o.ID, "edit_countdown_rule", edit)
+		return err
+	}
+	if _, err := a.call(ctx, o.ID, "remove_countdown_rules", map[string]bool{"remove_all": true}); err != nil {
+		return err
+	}
+	_, err = a.call(ctx, o.ID, "add_countdown_rule", rule)
 	return err
 }
 
+// flipBackArmed reads the rules back: is one enabled, switching on, with
+// the delay asked for (secs 0: any delay), and how long has it left? A
+// firmware that cannot list its rules (-1002) is taken at its word.
+func (a *smartAPI) flipBackArmed(ctx context.Context, o actuator.Outlet, secs int) (time.Duration, bool, error) {
+	rules, err := a.countdownRules(ctx, o.ID)
+	if deviceCode(err) == smartUnknownMethod {
+		return time.Duration(secs) * time.Second, true, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	for _, r := range rules {
+		if r.armed() && (secs == 0 || r.Delay == secs) {
+			left := r.Delay
+			if r.Remain != nil {
+				left = *r.Remain
+			}
+			return time.Duration(left) * time.Second, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (a *smartAPI) checkFlipBack(ctx context.Context, o actuator.Outlet) (time.Duration, bool, error) {
+	return a.flipBackArmed(ctx, o, 0)
+}
+
+// disarmFlipBack removes the countdown; firmware without
+// remove_countdown_rules gets its rule disabled instead.
 func (a *smartAPI) disarmFlipBack(ctx context.Context, o actuator.Outlet) error {
 	_, err := a.call(ctx, o.ID, "remove_countdown_rules", map[string]bool{"remove_all": true})
-	return err
+	if deviceCode(err) != smartUnknownMethod {
+		return err
+	}
+	rules, rerr := a.countdownRules(ctx, o.ID)
+	if rerr != nil {
+		return err
+	}
+	for _, r := range rules {
+		if r.Enable {
+			if _, err := a.call(ctx, o.ID, "edit_countdown_rule", map[string]any{"id": r.ID, "enable": false, "delay": r.Delay, "desired_states": map[string]bool{"on": true}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

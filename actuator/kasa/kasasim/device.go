@@ -22,16 +22,30 @@ type outlet struct {
 	watts, volts, amps float64
 	wattHours          float64
 	lastTally          time.Time
-	rule               *countdown
-	extra              map[string]any // SMART child: recorded responses
-	info               map[string]any // SMART child: recorded get_device_info
+	rule               *countdown // armed, not yet fired
+	// listed is the SMART countdown slot: the rule as get_countdown_rules
+	// shows it, kept after it fires (disabled, remain 0) until removed.
+	listed *countdown
+	extra  map[string]any // SMART child: recorded responses
+	info   map[string]any // SMART child: recorded get_device_info
 }
 
 type countdown struct {
-	id    string
-	delay int
-	act   bool // switch on (true) or off when it fires
-	stop  chan struct{}
+	id      string
+	delay   int
+	act     bool // switch on (true) or off when it fires
+	armedAt time.Time
+	fired   bool
+	stop    chan struct{}
+}
+
+// remain is the whole seconds left before the rule fires.
+func (r *countdown) remain(now time.Time) int {
+	if r.fired {
+		return 0
+	}
+	left := time.Duration(r.delay)*time.Second - now.Sub(r.armedAt)
+	return int((left + time.Second - 1) / time.Second)
 }
 
 // device is the state behind one simulated plug, shared by its servers.
@@ -55,6 +69,9 @@ type device struct {
 
 	outlets []*outlet
 	nextID  int
+	// clearRuleOnSwitch: a request that changes a relay also clears its
+	// countdown, as some firmware is reported to do.
+	clearRuleOnSwitch bool
 }
 
 // recording is a device file in python-kasa's fixture format.
@@ -302,8 +319,11 @@ func round(v float64, places int) float64 {
 func (d *device) arm(o *outlet, delay int, act bool) *countdown {
 	d.disarm(o)
 	d.nextID++
-	r := &countdown{id: fmt.Sprintf("%032X", d.nextID), delay: delay, act: act, stop: make(chan struct{})}
-	o.rule = r
+	r := &countdown{id: fmt.Sprintf("%032X", d.nextID), delay: delay, act: act, armedAt: d.clock.Now(), stop: make(chan struct{})}
+	if d.api == "smart" {
+		r.id = "C1" // the one slot, as a P110 lists it
+	}
+	o.rule, o.listed = r, r
 	t := d.clock.NewTimer(time.Duration(delay) * time.Second)
 	go func() {
 		select {
@@ -312,6 +332,7 @@ func (d *device) arm(o *outlet, delay int, act bool) *countdown {
 			if o.rule == r {
 				d.setOn(o, r.act)
 				o.rule = nil
+				r.fired = true
 			}
 			d.mu.Unlock()
 		case <-r.stop:
@@ -323,12 +344,23 @@ func (d *device) arm(o *outlet, delay int, act bool) *countdown {
 	return r
 }
 
-// disarm removes o's countdown. Called with d.mu held.
+// disarm stops o's countdown; a SMART slot stays listed, disabled. Called
+// with d.mu held.
 func (d *device) disarm(o *outlet) {
 	if o.rule != nil {
 		close(o.rule.stop)
 		o.rule = nil
 	}
+}
+
+// switchByRequest is a relay change asked for over the network. Called with
+// d.mu held.
+func (d *device) switchByRequest(o *outlet, on bool) {
+	if d.clearRuleOnSwitch && o.on != on {
+		d.disarm(o)
+		o.listed = nil
+	}
+	d.setOn(o, on)
 }
 
 // deepCopy clones a decoded JSON value so answers never alias the template.

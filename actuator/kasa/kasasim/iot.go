@@ -118,6 +118,7 @@ func (p *Plug) handleIOT(req []byte) []byte {
 			switch {
 			case p.refused(m.key + "." + meth.key):
 				res = map[string]any{"err_code": -2, "err_msg": "member not support"}
+			case p.injectedIOT(m.key+"."+meth.key, &res):
 			case ctxErr != nil && m.key != "system" || ctxErr != nil && meth.key == "set_relay_state":
 				res = ctxErr
 			default:
@@ -175,7 +176,7 @@ func (d *device) iotMethod(mod, method string, params json.RawMessage, targets [
 			return errArg
 		}
 		for _, o := range d.scope(targets) {
-			d.setOn(o, *p.State == 1)
+			d.switchByRequest(o, *p.State == 1)
 		}
 		return ok(nil)
 	case "system.set_dev_alias":
@@ -213,7 +214,8 @@ func (d *device) iotMethod(mod, method string, params json.RawMessage, targets [
 				if r.act {
 					act = 1
 				}
-				list = append(list, map[string]any{"id": r.id, "enable": 1, "delay": r.delay, "act": act, "name": "countdown"})
+				list = append(list, map[string]any{"id": r.id, "enable": 1, "delay": r.delay, "act": act, "name": "countdown",
+					"remain": r.remain(d.clock.Now())})
 			}
 			if len(targets) == 0 && d.strip {
 				break

@@ -92,6 +92,7 @@ type Plug struct {
 	requests   int
 	handshakes int
 	refuse     map[string]bool
+	inject     map[string]*injection
 	conns      map[net.Conn]bool
 	srv        *http.Server
 	sessions   map[string]*klapSession
@@ -144,7 +145,7 @@ func Start(opt Options) (*Plug, error) {
 	}
 	p := &Plug{
 		opt: opt, dev: dev, protocol: defProto, klapVer: defVer, logger: opt.Logger,
-		faultCh: make(chan struct{}), refuse: map[string]bool{}, conns: map[net.Conn]bool{},
+		faultCh: make(chan struct{}), refuse: map[string]bool{}, inject: map[string]*injection{}, conns: map[net.Conn]bool{},
 		sessions: map[string]*klapSession{},
 	}
 	switch opt.Protocol {
@@ -294,6 +295,59 @@ func (p *Plug) refused(method string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.refuse[method]
+}
+
+type injection struct {
+	code  int
+	times int // answers left; <0: always
+}
+
+// FailMethod makes the device answer method with error code code for the
+// next times calls (times < 0: until cleared with times 0). Method is
+// "module.method" for IOT ("count_down.add_rule"), the method for SMART
+// ("add_countdown_rule"). E.g. SMART 9999 (session timeout) twice, or an
+// error code the client does not know.
+func (p *Plug) FailMethod(method string, code, times int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if times == 0 {
+		delete(p.inject, method)
+		return
+	}
+	p.inject[method] = &injection{code: code, times: times}
+}
+
+// injected uses up one injected failure of method.
+func (p *Plug) injected(method string) (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	in := p.inject[method]
+	if in == nil {
+		return 0, false
+	}
+	if in.times > 0 {
+		in.times--
+		if in.times == 0 {
+			delete(p.inject, method)
+		}
+	}
+	return in.code, true
+}
+
+func (p *Plug) injectedIOT(method string, res *map[string]any) bool {
+	code, ok := p.injected(method)
+	if ok {
+		*res = map[string]any{"err_code": code, "err_msg": "simulated failure"}
+	}
+	return ok
+}
+
+// ClearRuleOnSwitch makes a relay change asked for over the network clear
+// that outlet's countdown rule, as some firmware is reported to do.
+func (p *Plug) ClearRuleOnSwitch(clear bool) {
+	p.dev.mu.Lock()
+	defer p.dev.mu.Unlock()
+	p.dev.clearRuleOnSwitch = clear
 }
 
 // Requests counts API requests answered or swallowed (XOR frames, KLAP

@@ -10,11 +10,13 @@ type smartReq struct {
 	Params json.RawMessage `json:"params"`
 }
 
-// SMART error codes the simulator answers.
+// SMART error codes the simulator answers (python-kasa's SmartErrorCode).
 const (
 	smartUnknownMethod = -1002
 	smartBadJSON       = -1003
 	smartBadParams     = -1008
+	smartScheduleFull  = -1802 // add_countdown_rule while the one slot is taken
+	smartScheduleIndex = -1805 // edit of an id the device does not hold
 )
 
 func smartErr(code int) map[string]any { return map[string]any{"error_code": code} }
@@ -47,6 +49,9 @@ func (p *Plug) smartCall(r smartReq, child *outlet) map[string]any {
 	d := p.dev
 	if p.refused(r.Method) {
 		return smartErr(smartUnknownMethod)
+	}
+	if code, ok := p.injected(r.Method); ok {
+		return smartErr(code)
 	}
 	target := child
 	if target == nil && !d.strip {
@@ -97,7 +102,7 @@ func (p *Plug) smartCall(r smartReq, child *outlet) map[string]any {
 			if target == nil {
 				return smartErr(smartBadParams)
 			}
-			d.setOn(target, *sp.On)
+			d.switchByRequest(target, *sp.On)
 		}
 		if sp.Nickname != nil {
 			name := decodeNick(*sp.Nickname)
@@ -165,19 +170,24 @@ func (p *Plug) smartCall(r smartReq, child *outlet) map[string]any {
 	return smartErr(smartUnknownMethod)
 }
 
+// countdownCall runs the countdown methods on one slot (max count 1): a
+// fired rule stays listed as {"id":"C1","enable":false,"remain":0}, as the
+// P110 UK 1.3.0 recording shows; adding while the slot holds a rule answers
+// -1802 (schedule full), as a P100 does; edit takes the rule's id.
 func (d *device) countdownCall(r smartReq, o *outlet) map[string]any {
 	switch r.Method {
 	case "get_countdown_rules":
-		var list []any
-		if rule := o.rule; rule != nil {
-			list = append(list, map[string]any{"id": rule.id, "enable": true, "delay": rule.delay,
-				"remain": rule.delay, "desired_states": map[string]any{"on": rule.act}})
+		list := []any{}
+		if l := o.listed; l != nil {
+			list = append(list, map[string]any{"id": l.id, "enable": o.rule == l, "delay": l.delay,
+				"remain": l.remain(d.clock.Now()), "desired_states": map[string]any{"on": l.act}})
 		}
 		return smartOK(map[string]any{"countdown_rule_max_count": 1, "enable": o.rule != nil, "rule_list": list})
 	case "add_countdown_rule", "edit_countdown_rule":
 		var p struct {
-			Delay   int  `json:"delay"`
-			Enable  bool `json:"enable"`
+			ID      string `json:"id"`
+			Delay   int    `json:"delay"`
+			Enable  bool   `json:"enable"`
 			Desired struct {
 				On bool `json:"on"`
 			} `json:"desired_states"`
@@ -185,17 +195,24 @@ func (d *device) countdownCall(r smartReq, o *outlet) map[string]any {
 		if json.Unmarshal(r.Params, &p) != nil || p.Delay <= 0 {
 			return smartErr(smartBadParams)
 		}
-		if r.Method == "add_countdown_rule" && o.rule != nil {
-			return smartErr(-1901) // rule already exists
+		if r.Method == "add_countdown_rule" && o.listed != nil {
+			return smartErr(smartScheduleFull)
+		}
+		if r.Method == "edit_countdown_rule" && (o.listed == nil || o.listed.id != p.ID) {
+			return smartErr(smartScheduleIndex)
 		}
 		if !p.Enable {
 			d.disarm(o)
+			if o.listed != nil {
+				o.listed.delay = p.Delay
+			}
 			return smartOK(nil)
 		}
 		rule := d.arm(o, p.Delay, p.Desired.On)
 		return smartOK(map[string]any{"id": rule.id})
 	default: // remove_countdown_rules
 		d.disarm(o)
+		o.listed = nil
 		return smartOK(nil)
 	}
 }

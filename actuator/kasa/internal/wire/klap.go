@@ -15,7 +15,9 @@ import (
 
 // KLAP auth-hash versions. Version 1 (md5-based) is used by IOT devices that
 // moved to KLAP (HS100 v4.1, HS110 v4 with newer firmware); version 2
-// (sha1/sha256-based) by SMART devices (KP125M, EP25 v2.6, Tapo).
+// (sha1/sha256-based) by SMART devices on KLAP firmware (KP125M 1.2.x,
+// P110 1.3.x, P100 1.4.x, EP40M). EP25 v2.6 and older Tapo firmware speak
+// AES securePassthrough instead (their discovery answers say "AES").
 const (
 	KLAPv1 = 1
 	KLAPv2 = 2
