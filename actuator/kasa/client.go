@@ -27,6 +27,11 @@ const (
 	PortKLAP = 80
 )
 
+// MinFlipBack is the shortest countdown armed: users report that firmware
+// never runs countdowns of 2–3 s. A shorter off time still ends with our own
+// switch-on; the plug's timer then fires on an outlet already on.
+const MinFlipBack = 5 * time.Second
+
 // Options configures a Client.
 type Options struct {
 	Host string
@@ -348,10 +353,11 @@ func (c *Client) Switch(ctx context.Context, outlet string, on bool) error {
 // again on a fresh session, Retries times; any other error comes back with
 // the device's code and message, and the cycle must not switch off.
 func (c *Client) ArmFlipBack(ctx context.Context, outlet string, d time.Duration) error {
-	secs := int((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
+	if d < MinFlipBack {
+		c.opt.Logger.Warn("flip-back timer raised to the shortest the firmware is known to run", "plug", c.label(), "asked", d, "armed", MinFlipBack)
+		d = MinFlipBack
 	}
+	secs := int((d + time.Second - 1) / time.Second)
 	// Nothing has been switched yet, so even a lost answer is safe to repeat.
 	return c.outletOp(ctx, "arm flip-back timer", outlet, transientOrNetwork, func(o actuator.Outlet) error {
 		return c.api.armFlipBack(ctx, o, secs)

@@ -381,7 +381,7 @@ func TestFlipBack(t *testing.T) {
 				sel, idx = "Outlet 2", 1
 			}
 			// Armed, off, and the plug turns itself back on after the delay.
-			if err := c.ArmFlipBack(ctx, sel, 1500*time.Millisecond); err != nil {
+			if err := c.ArmFlipBack(ctx, sel, 5500*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			if !sim.Outlets()[idx].Countdown {
@@ -390,11 +390,11 @@ func TestFlipBack(t *testing.T) {
 			if err := c.Switch(ctx, sel, false); err != nil {
 				t.Fatal(err)
 			}
-			fake.Advance(time.Second)
+			fake.Advance(5 * time.Second)
 			if sim.On(idx) {
 				t.Fatal("flip-back fired early")
 			}
-			fake.Advance(time.Second) // 1.5s rounds up to 2s
+			fake.Advance(time.Second) // 5.5s rounds up to 6s
 			waitFor(t, func() bool { return sim.On(idx) })
 
 			// Disarmed, it does not fire.

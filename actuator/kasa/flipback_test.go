@@ -76,10 +76,10 @@ func TestFlipBackErrors(t *testing.T) {
 			}, want: armed},
 		{name: "SMART schedule full: a fired rule still listed is edited", model: "KP125M",
 			setup: func(t *testing.T, sim *kasasim.Plug, c *kasa.Client, simClock *clock.Fake) {
-				if err := c.ArmFlipBack(ctxT(t), "", time.Second); err != nil {
+				if err := c.ArmFlipBack(ctxT(t), "", kasa.MinFlipBack); err != nil {
 					t.Fatal(err)
 				}
-				simClock.Advance(time.Second)
+				simClock.Advance(kasa.MinFlipBack)
 				waitFor(t, func() bool { return !sim.Outlets()[0].Countdown })
 			}, want: armed},
 		{name: "SMART rule cleared when the relay changes: re-armed", model: "KP125M",
@@ -125,6 +125,9 @@ func TestFlipBackErrors(t *testing.T) {
 			rep, err := actuator.SafeCycle(ctx, c, sel, time.Millisecond, actuator.SafeCycleOptions{Clock: clock.Real{}, Logger: quiet})
 			if !sim.On(idx) {
 				t.Fatal("the outlet is left off")
+			}
+			if tc.want == armed && !rep.FlipBackDisarmed {
+				t.Fatal("flip-back not removed after the cycle")
 			}
 			switch tc.want {
 			case armed, lostRearmed:
@@ -200,4 +203,24 @@ func writeRecording(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A countdown shorter than firmware runs is armed at kasa.MinFlipBack.
+func TestFlipBackRaisedToMinimum(t *testing.T) {
+	ctx := ctxT(t)
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sim := startSim(t, kasasim.Options{Model: "HS100", Clock: fake})
+	c := newClient(t, sim, kasa.Options{})
+	if err := c.ArmFlipBack(ctx, "", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Switch(ctx, "", false); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(kasa.MinFlipBack - time.Second)
+	if sim.On(0) {
+		t.Fatal("fired before the minimum")
+	}
+	fake.Advance(time.Second)
+	waitFor(t, func() bool { return sim.On(0) })
 }
