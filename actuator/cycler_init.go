@@ -5,6 +5,8 @@ package actuator
 func (c *Cycler) InitDevice(name string) {
 	for _, t := range []string{TriggerAuto, TriggerWebhook, TriggerSchedule, TriggerManual, TriggerFile} {
 		c.cycles.WithLabelValues(name, t)
-		c.failures.WithLabelValues(name, t)
+		for _, r := range Reasons {
+			c.failures.WithLabelValues(name, t, r)
+		}
 	}
 }

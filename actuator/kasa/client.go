@@ -81,7 +81,7 @@ type Client struct {
 }
 
 var (
-	_ actuator.Plug            = (*Client)(nil)
+	_ actuator.Plug             = (*Client)(nil)
 	_ actuator.FlipBackVerifier = (*Client)(nil)
 )
 
@@ -308,7 +308,7 @@ func (c *Client) outletOp(ctx context.Context, op, sel string, retryable func(er
 func (c *Client) retry(ctx context.Context, op string, retryable func(error) bool, fn func() error) error {
 	tries, err := retry(ctx, c.opt.RetryDelay, c.sleep, func() {
 		if c.t != nil {
-			c.t.close()
+			_ = c.t.close() // only drops the session; the next try connects anew
 		}
 	}, func(err error) bool {
 		if !retryable(err) {
