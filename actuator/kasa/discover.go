@@ -113,8 +113,9 @@ func Discover(ctx context.Context, opt DiscoverOptions) ([]Discovered, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	conn.SetReadDeadline(time.Now().Add(opt.Timeout))
 
+	// The probe's RSA key takes a while to make on a slow machine: the
+	// listening time starts when the probes are out.
 	probe, err := tdpProbe()
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
@@ -127,6 +128,10 @@ func Discover(ctx context.Context, opt DiscoverOptions) ([]Discovered, error) {
 		return nil, fmt.Errorf("discovery: sending to %s:%d: %w", ip, tdpPort, err)
 	}
 
+	_ = conn.SetReadDeadline(time.Now().Add(opt.Timeout))
+	if ctx.Err() != nil {
+		_ = conn.SetReadDeadline(time.Unix(1, 0))
+	}
 	found := map[string]Discovered{}
 	buf := make([]byte, 64<<10)
 	for {
