@@ -74,20 +74,21 @@ type Device struct {
 	user  string
 	boot  time.Time
 
-	mu        sync.Mutex
-	relays    []*relay
-	fault     Fault
-	faultCh   chan struct{} // closed when the fault changes
-	dropAfter int
-	requests  int
-	refuse    map[string]bool
-	nonces    map[string]time.Time
-	servers   map[*http.Server]net.Listener
-	ws        map[*websocket.Conn]bool // open WebSocket connections
-	addr      string
-	closed    bool
-	done      chan struct{}
-	wg        sync.WaitGroup
+	mu         sync.Mutex
+	relays     []*relay
+	fault      Fault
+	faultCh    chan struct{} // closed when the fault changes
+	dropAfter  int
+	requests   int
+	refuse     map[string]bool
+	nonces     map[string]time.Time
+	servers    map[*http.Server]net.Listener
+	refusedSrv map[*http.Server]bool    // stopped by Refuse: listen again when it ends
+	ws         map[*websocket.Conn]bool // open WebSocket connections
+	addr       string
+	closed     bool
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // Per-outlet load on metered models, so energy grows while a relay is on.
@@ -124,7 +125,7 @@ func New(opt Options) (*Device, error) {
 	d := &Device{
 		opt: opt, m: m, clock: opt.Clock, mac: mac, user: user, boot: opt.Clock.Now(),
 		faultCh: make(chan struct{}), refuse: map[string]bool{}, nonces: map[string]time.Time{},
-		servers: map[*http.Server]net.Listener{}, ws: map[*websocket.Conn]bool{}, done: make(chan struct{}),
+		servers: map[*http.Server]net.Listener{}, refusedSrv: map[*http.Server]bool{}, ws: map[*websocket.Conn]bool{}, done: make(chan struct{}),
 	}
 	d.id = m.host + "-" + strings.ToLower(mac)
 	if m.gen == 1 {
@@ -168,19 +169,27 @@ func (d *Device) Serve(ln net.Listener) error {
 			ln.Close()
 			return nil
 		}
-		d.servers[srv] = ln
 		d.addr = ln.Addr().String()
-		d.mu.Unlock()
-
-		err := srv.Serve(ln)
+		var err error
+		if d.fault == Refuse {
+			// Refusing already: do not start answering.
+			ln.Close()
+			d.mu.Unlock()
+		} else {
+			d.servers[srv] = ln
+			d.mu.Unlock()
+			err = srv.Serve(ln)
+		}
 
 		d.mu.Lock()
 		delete(d.servers, srv)
+		refused := d.refusedSrv[srv] || d.fault == Refuse
+		delete(d.refusedSrv, srv)
 		if d.closed {
 			d.mu.Unlock()
 			return nil
 		}
-		if d.fault != Refuse {
+		if !refused {
 			d.mu.Unlock()
 			return err
 		}
@@ -246,6 +255,9 @@ func (d *Device) setFaultLocked(f Fault) {
 	close(d.faultCh)
 	d.faultCh = make(chan struct{})
 	if f == Refuse {
+		for srv := range d.servers {
+			d.refusedSrv[srv] = true
+		}
 		d.stopServingLocked()
 	}
 }
