@@ -172,5 +172,8 @@ func (m *MQTTConfig) check() []error {
 			fail("%s must be positive, got %s", d.key, d.v)
 		}
 	}
+	if m.StateInterval > 0 && m.StateInterval.D() < 100*time.Millisecond {
+		fail("state_interval must be at least 100ms, got %s", m.StateInterval)
+	}
 	return errs
 }

@@ -20,6 +20,7 @@ func TestInvalidMQTTConfigs(t *testing.T) {
 		"ca-file":          `mqtt: tls_config.ca_file: stat /nonexistent/ca.pem: no such file or directory`,
 		"unknown-key":      `line 3: unknown key "comands"`,
 		"zero-interval":    `mqtt: state_interval must be positive, got 0s`,
+		"fast-interval":    `mqtt: state_interval must be at least 100ms, got 10ms`,
 	}
 	files, _ := filepath.Glob("testdata/mqtt-invalid-*.yml")
 	if len(files) != len(cases) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,4 +324,30 @@ func TestMQTTBadBrokerSettings(t *testing.T) {
 	if m := scrape(t, addr); !strings.Contains(m, `restartinator_mqtt_connection_attempts_total{result="refused"}`) || !strings.Contains(m, "restartinator_mqtt_connected 0") {
 		t.Errorf("metrics do not show the refusal")
 	}
+}
+
+// TestMQTTReload: a reload that changes the mqtt section moves the
+// connection (the old prefix says offline, the new one online); one that
+// removes it disconnects, saying offline.
+func TestMQTTReload(t *testing.T) {
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	sub := mqtttest.Subscribe(t, broker.URL(), "#")
+	p := startPlugged(t)
+	path := p.config(t, broker.URL(), "  topic_prefix: site-a\n")
+	cmd, _, logs := startBinary(t, "--config.file", path)
+	sub.Wait("site-a online", mqttWait, func(ms []mqtttest.Message) bool {
+		return lastIs("site-a/status", "online")(ms) && lastIs("site-a/lab_router_1/state", "up")(ms)
+	})
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(data), "topic_prefix: site-a", "topic_prefix: site-b", 1)), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	sub.Wait("site-a offline, site-b online", mqttWait, func(ms []mqtttest.Message) bool {
+		return lastIs("site-a/status", "offline")(ms) && lastIs("site-b/status", "online")(ms) &&
+			lastIs("site-b/lab_router_1/state", "up")(ms)
+	})
+	noMQTT, _, _ := strings.Cut(string(data), "mqtt:")
+	os.WriteFile(path, []byte(noMQTT), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	sub.Wait("site-b offline", mqttWait, lastIs("site-b/status", "offline"))
+	terminate(t, cmd, logs)
 }

@@ -252,9 +252,41 @@ func TestBrokerDownAtStartConnectsLater(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Notify blocked while the broker was down")
 	}
+	if got := testutil.ToFloat64(r.m.PublishFailures); got < queueSize {
+		t.Errorf("%g events counted as not published, want at least the %d beyond the queue", got, queueSize)
+	}
 	b.Restart()
 	sub := mqtttest.Subscribe(t, b.URL(), "restartinator/#")
 	sub.Wait("state once the broker is up", waitLong, has("restartinator/router/state", "up"))
+	// Events from the outage are not replayed: no automation fires on an
+	// hour-old "offline".
+	sub.Publish("restartinator/marker", "x", false)
+	sub.Wait("the marker", waitLong, has("restartinator/marker", "x"))
+	for _, m := range sub.Messages() {
+		if m.Topic == "restartinator/router/event" {
+			t.Fatalf("an event from while the broker was down was published late: %s", m)
+		}
+	}
+}
+
+func TestHomeAssistantBirthRepublishesDiscovery(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sub := mqtttest.Subscribe(t, b.URL(), "homeassistant/#")
+	startPublisher(t, b.URL(), nil)
+	const cfg = "homeassistant/sensor/restartinator/router_state/config"
+	sub.Wait("discovery", waitLong, hasTopic(cfg))
+	sub.Reset()
+	// Home Assistant's birth message, sent when it (re)starts: a broker
+	// without persistence may have lost the retained configs.
+	sub.Publish("homeassistant/status", "online", false)
+	sub.Wait("discovery again", waitLong, func(ms []mqtttest.Message) bool {
+		for _, m := range ms {
+			if m.Topic == cfg && !m.Retained && m.Payload != "" {
+				return true // a live publish, not the broker's retained copy
+			}
+		}
+		return false
+	})
 }
 
 func TestRefusedCredentials(t *testing.T) {

@@ -291,14 +291,22 @@ func (p *Publisher) run(ctx context.Context) {
 	}
 }
 
+// sleep waits out a backoff. Events that come meanwhile are dropped and
+// counted: they are not retained, and an automation woken by a stale
+// "offline" an hour late does more harm than one that never fires. State
+// is retained and goes out in full once connected.
 func (p *Publisher) sleep(ctx context.Context, d time.Duration) bool {
 	t := p.opt.Clock.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C():
+			return true
+		case <-p.events:
+			p.opt.Metrics.PublishFailures.Inc()
+		}
 	}
 }
 
