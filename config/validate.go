@@ -326,7 +326,7 @@ func (c *Config) checkDevice(d *DeviceConfig, plugs map[string]*PlugConfig) []er
 				fail("an http probe needs probe.url")
 			}
 		} else if !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
-			fail("probe.url %q must start with http:// or https://", p.URL)
+			fail("probe.url %q must start with http:// or https://", RedactURL(p.URL))
 		}
 		for _, code := range p.ValidStatusCodes {
 			if code < 100 || code > 599 {

@@ -76,7 +76,7 @@ func summary(file string, c *config.Config) string {
 	for _, d := range c.Devices {
 		target := d.Probe.Target
 		if target == "" {
-			target = d.Probe.URL
+			target = config.RedactURL(d.Probe.URL)
 		}
 		if target == "" && d.Host != "" {
 			target = d.Host

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -184,5 +185,35 @@ func TestHTTPServerLimitsSet(t *testing.T) {
 	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 ||
 		srv.MaxHeaderBytes > 1<<20 {
 		t.Errorf("server limits missing: %+v", srv)
+	}
+}
+
+// An http probe URL's password and ?token= are never shown: not on /config,
+// the status API, --config.check, the logs (a failing probe against a
+// closed port), nor a reload error.
+func TestProbeURLSecretsNeverShown(t *testing.T) {
+	cfg := `
+devices:
+  - {name: cam, mode: monitor, check_interval: 1s, retry_interval: 1s, timeout: 1s,
+     probe: {type: http, url: "http://admin:url-pw-zz@127.0.0.1:1/status?token=url-token-zz&page=1"}}
+`
+	s, srv, write, logs := newTestService(t, cfg)
+	_, configPage := get(t, srv.URL+"/config")
+	var check bytes.Buffer
+	s.opts.runCheck(&check, slog.New(slog.DiscardHandler))
+	write(strings.Replace(cfg, "http://", "gopher://", 1))
+	_, reloadErr := postAs(t, srv.URL+"/-/reload", "localhost", "", "")
+	if !strings.Contains(configPage, "url: http://admin:xxxxx@127.0.0.1:1/status?token=xxxxx&page=1") {
+		t.Errorf("/config does not show the redacted URL:\n%s", configPage)
+	}
+	if !strings.Contains(reloadErr, "must start with http") {
+		t.Errorf("reload error: %q", reloadErr)
+	}
+	for where, text := range map[string]string{"/config": configPage, "--config.check": check.String(), "reload error": reloadErr, "logs": logs.String()} {
+		for _, secret := range []string{"url-pw-zz", "url-token-zz"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %q:\n%s", where, secret, text)
+			}
+		}
 	}
 }

@@ -59,13 +59,13 @@ type HTTPSpec struct {
 func NewHTTP(s HTTPSpec) (*HTTP, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		return nil, fmt.Errorf("http probe url %q: %w", s.URL, err)
+		return nil, fmt.Errorf("http probe url %q: %w", config.RedactURL(s.URL), redactURLError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("http probe url %q must start with http:// or https://", u.Redacted())
+		return nil, fmt.Errorf("http probe url %q must start with http:// or https://", config.RedactURL(s.URL))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("http probe url %q has no host", u.Redacted())
+		return nil, fmt.Errorf("http probe url %q has no host", config.RedactURL(s.URL))
 	}
 	cfg := commoncfg.DefaultHTTPClientConfig
 	if s.HTTPClientConfig != nil {
@@ -81,8 +81,9 @@ func NewHTTP(s HTTPSpec) (*HTTP, error) {
 	// of devices do not hold thousands of idle sockets.
 	client, err := commoncfg.NewClientFromConfig(cfg, "probe", commoncfg.WithKeepAlivesDisabled(), commoncfg.WithUserAgent(ua))
 	if err != nil {
-		return nil, fmt.Errorf("http probe of %s: building the client from http_client_config: %w — check the TLS and credential files it names", u.Redacted(), err)
+		return nil, fmt.Errorf("http probe of %s: building the client from http_client_config: %w — check the TLS and credential files it names", config.RedactURL(s.URL), redactURLError(err))
 	}
+	shown := config.RedactURL(u.String())
 	method := strings.ToUpper(s.Method)
 	if method == "" {
 		method = http.MethodGet
@@ -95,8 +96,8 @@ func NewHTTP(s HTTPSpec) (*HTTP, error) {
 		client:  client,
 		method:  method,
 		url:     u.String(),
-		shown:   u.Redacted(),
-		what:    method + " " + u.Redacted(),
+		shown:   shown,
+		what:    method + " " + shown,
 		valid:   slices.Clone(s.ValidStatusCodes),
 		bodyRE:  s.BodyRegexp,
 		timeout: timeout,
@@ -143,7 +144,7 @@ func (h *HTTP) Probe(ctx context.Context) Result {
 	what := h.what
 	fail := func(err error) Result {
 		elapsed := time.Since(start)
-		return Result{Duration: elapsed, Err: describe(ctx, what, err, elapsed, h.timeout,
+		return Result{Duration: elapsed, Err: describe(ctx, what, redactURLError(err), elapsed, h.timeout,
 			"is the device or its web server hung, powered off or off the network?")}
 	}
 	req, err := http.NewRequestWithContext(rctx, h.method, h.url, nil)
@@ -209,17 +210,22 @@ func (h *HTTP) statusError(what string, resp *http.Response) error {
 	return errors.New(msg)
 }
 
-func redactLocation(loc string) string {
-	if u, err := url.Parse(loc); err == nil {
-		return u.Redacted()
+func redactLocation(loc string) string { return config.RedactURL(loc) }
+
+// redactURLError hides the secrets of the URL a *url.Error quotes: net/http
+// strips the password, but not a ?token= in the query.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = config.RedactURL(ue.URL)
 	}
-	return loc
+	return err
 }
 
 // Type returns "http".
 func (h *HTTP) Type() string { return config.ProbeHTTP }
 
-// Target returns the URL, its password redacted.
+// Target returns the URL, its secrets redacted (config.RedactURL).
 func (h *HTTP) Target() string { return h.shown }
 
 // errReader keeps the error MatchReader would swallow, so a body cut off by
