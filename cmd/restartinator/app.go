@@ -135,9 +135,13 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", webhook.ErrUnknownDevice, device)
 	}
-	if d.Plug == "" {
-		// Not retryable: answered 200 with the reason, like an unknown device.
-		return fmt.Errorf("%w: device %q has no plug to cycle (mode %s)", webhook.ErrUnknownDevice, device, d.Mode)
+	if d.Plug == "" || d.Mode == config.ModeMonitor {
+		// Not retryable: answered 200 with the reason, like an unknown
+		// device, so Alertmanager does not retry for ever.
+		if d.Plug == "" {
+			return fmt.Errorf("%w: device %q has no plug to cycle (mode %s)", webhook.ErrUnknownDevice, device, d.Mode)
+		}
+		return fmt.Errorf("%w: device %q is in mode monitor: it is never cycled (set mode: alert to let the webhook cycle it)", webhook.ErrUnknownDevice, device)
 	}
 	if phase, busy := a.cycler.Busy(d.Plug, d.Outlet); busy {
 		return fmt.Errorf("%w: device %q is %s", webhook.ErrAlreadyCycling, device, phase)
@@ -152,8 +156,12 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 		return fmt.Errorf("%w: %w", webhook.ErrPlugUnreachable, err)
 	}
 	err = a.sup.RequestCycle(device, trigger)
-	if errors.Is(err, actuator.ErrAlreadyCycling) {
+	switch {
+	case errors.Is(err, actuator.ErrAlreadyCycling):
 		return fmt.Errorf("%w: %w", webhook.ErrAlreadyCycling, err)
+	case errors.Is(err, collector.ErrUnknownDevice), errors.Is(err, collector.ErrNoPlug):
+		// A reload changed the device meanwhile: still not retryable.
+		return fmt.Errorf("%w: %w", webhook.ErrUnknownDevice, err)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -214,6 +215,37 @@ devices:
 			if strings.Contains(text, secret) {
 				t.Errorf("%s shows %q:\n%s", where, secret, text)
 			}
+		}
+	}
+}
+
+// A webhook alert for a monitor-mode device — with a plug (here one that
+// does not even answer) or without — is answered 200 with the reason, like
+// an unknown device, never 503: Alertmanager would retry it for ever.
+func TestWebhookMonitorDeviceAnswered200(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "r.yml")
+	cfg := fmt.Sprintf(`global: {state_file: %s}
+plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: xor, timeout: 1s}]
+devices:
+  - {name: watch, host: 127.0.0.1, port: 1, plug: p, mode: monitor, check_interval: 1h}
+  - {name: bare, host: 127.0.0.1, port: 1, mode: monitor, check_interval: 1h}
+webhook:
+  routes: [{matchers: ['alertname="DeviceDown"'], action: cycle}]
+`, filepath.Join(dir, "state.json"), freePort(t))
+	os.WriteFile(cfgPath, []byte(cfg), 0o600)
+	_, addr, _ := startBinary(t, "--config.file", cfgPath)
+	for _, device := range []string{"watch", "bare"} {
+		body := `{"version":"4","status":"firing","receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"DeviceDown","device":"` +
+			device + `"},"startsAt":"2026-03-01T12:00:00Z","fingerprint":"00000000000000a1"}]}`
+		resp, err := http.Post("http://"+addr+"/webhook", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "unknown_device") {
+			t.Errorf("%s: %d %s, want 200 with the reason", device, resp.StatusCode, b)
 		}
 	}
 }
