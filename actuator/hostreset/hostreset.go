@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
@@ -222,7 +223,11 @@ func (r *Resetter) watchdog(ctx context.Context, log *slog.Logger) error {
 		return openError(w.Device, err)
 	}
 	timeout := w.Timeout.D()
-	if got, err := dev.SetTimeout(timeout); err != nil {
+	if got, err := dev.SetTimeout(timeout); errors.Is(err, unix.ENOTTY) {
+		// Not a watchdog driver: nothing will reset the host, so waiting
+		// out a timeout would only delay the fallback.
+		return fmt.Errorf("watchdog %s does not answer watchdog ioctls (ENOTTY): it is not a watchdog — check host_reset.watchdog.device: %w", w.Device, err)
+	} else if err != nil {
 		log.Warn(timeoutNote(err), "timeout", timeout, "err", err)
 	} else {
 		if got != time.Duration(wholeSeconds(timeout))*time.Second {
@@ -250,10 +255,32 @@ func (r *Resetter) rtc(ctx context.Context, log *slog.Logger) error {
 	}
 	args := rtcArgs(c)
 	log = log.With("method", config.ResetRTC, "argv", append([]string{c.RTCWake}, args...))
-	log.Warn("running rtcwake")
-	stderr, err := r.opts.Runner.Run(ctx, c.RTCWake, args)
+	timeout := rtcTimeout(c)
+	log.Warn("running rtcwake", "timeout", timeout)
+	// The timeout runs on the Clock, so a hung rtcwake is killed and does
+	// not hold every later reset (Reset allows one at a time).
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timedOut := make(chan struct{})
+	go func() {
+		select {
+		case <-r.opts.Clock.After(timeout):
+			close(timedOut)
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	output, err := r.opts.Runner.Run(rctx, c.RTCWake, args)
 	if err != nil {
-		return rtcError(c, args, stderr, err)
+		select {
+		case <-timedOut:
+			err = fmt.Errorf("rtcwake did not finish within %s and was killed (%v): %w", timeout, err, context.DeadlineExceeded)
+		default:
+		}
+	}
+	log.Info("rtcwake finished", "exit_status", exitStatus(err), "output", strings.TrimSpace(string(output)))
+	if err != nil {
+		return rtcError(c, args, output, err)
 	}
 	log.Warn("rtcwake accepted; the host should power down now", "wake_after", c.WakeAfter)
 	return nil

@@ -116,3 +116,55 @@ func TestDryRunRunsNoRtcwake(t *testing.T) {
 		t.Errorf("log lacks %s:\n%s", want, logs)
 	}
 }
+
+// A hung rtcwake is killed after wake_after + 1m (on the Clock), its exit
+// and output are logged, and the next reset is not blocked by it.
+func TestRTCHungIsKilledAfterTheTimeout(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "hung")
+	script, _ := fakeRTCWake(t, "echo 'setting the alarm'; touch '"+marker+"'; exec sleep 3600")
+	clk := clock.NewFake(start)
+	logger, logs := testLogger()
+	r := New(rtcConfig(script), Options{Clock: clk, Logger: logger})
+	done := resetAsync(context.Background(), r, "manual")
+	clk.WaitForTimers(1)
+	// The script is another process: wait (bounded) until it has spoken.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake rtcwake did not start")
+		}
+	}
+	clk.Advance(90500*time.Millisecond + time.Minute - time.Second)
+	notReturned(t, done)
+	clk.Advance(time.Second)
+	err := wait(t, done)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not finish within 2m30.5s and was killed") {
+		t.Fatalf("err = %v, want killed after the timeout", err)
+	}
+	for _, want := range []string{"rtcwake finished", "exit_status=-1", `output="setting the alarm"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	done = resetAsync(context.Background(), r, "manual")
+	clk.WaitForTimers(1) // the second run's timeout: it started, not ErrInProgress
+	clk.Advance(time.Hour)
+	if err := wait(t, done); errors.Is(err, ErrInProgress) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second reset after a hung rtcwake: %v", err)
+	}
+}
+
+func TestRTCExitStatusAndOutputLogged(t *testing.T) {
+	script, _ := fakeRTCWake(t, "echo 'wakeup using /dev/rtc1 at Sun Mar  1 04:01:31 2026'; exit 0")
+	logger, logs := testLogger()
+	if err := New(rtcConfig(script), Options{Clock: clock.NewFake(start), Logger: logger}).Reset(context.Background(), "manual"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"exit_status=0", "output=\"wakeup using /dev/rtc1"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package hostreset
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -40,12 +41,50 @@ var held = struct {
 	devices map[string]*fileDevice
 }{devices: map[string]*fileDevice{}}
 
-// Open opens path write-only, which arms a watchdog.
+// ErrNotWatchdog is a watchdog path that names something other than a
+// character device (a regular file, a directory).
+var ErrNotWatchdog = errors.New("not a character device, so not a watchdog")
+
+// CheckWatchdog tells whether path can be a watchdog: it must exist and be
+// a character device. It opens nothing, so it never arms one; the service
+// calls it when it loads a config.
+func CheckWatchdog(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return openError(path, err)
+	}
+	if fi.Mode()&fs.ModeCharDevice == 0 {
+		return fmt.Errorf("watchdog %s is a %s: %w — point host_reset.watchdog.device at the watchdog (e.g. /dev/watchdog0)", path, fileKind(fi.Mode()), ErrNotWatchdog)
+	}
+	return nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "file of another kind"
+}
+
+// Open opens path write-only, which arms a watchdog. A path that is not a
+// character device is refused before it is opened.
 func (FileOpener) Open(path string) (Device, error) {
 	held.Lock()
 	defer held.Unlock()
 	if d, ok := held.devices[path]; ok {
 		return d, nil
+	}
+	if err := CheckWatchdog(path); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
@@ -93,6 +132,8 @@ func survivalMargin(timeout time.Duration) time.Duration {
 // openError says what an open failure means for a watchdog.
 func openError(path string, err error) error {
 	switch {
+	case errors.Is(err, ErrNotWatchdog):
+		return err
 	case errors.Is(err, unix.EBUSY):
 		return fmt.Errorf("watchdog %s is held by another process, e.g. systemd's watchdog (RuntimeWatchdogSec= in /etc/systemd/system.conf) or the watchdog daemon: stop it, use another watchdog device, or use method rtc: %w", path, err)
 	case errors.Is(err, unix.ENOENT):
@@ -107,8 +148,6 @@ func openError(path string, err error) error {
 // the configured one.
 func timeoutNote(err error) string {
 	switch {
-	case errors.Is(err, unix.ENOTTY):
-		return "the device does not answer watchdog ioctls (ENOTTY): is it really a watchdog? continuing with the driver's own timeout"
 	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
 		return "the driver refused this timeout (out of its range, or not settable): continuing with the driver's own timeout"
 	}

@@ -76,6 +76,9 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 // the config package (mail templates) go first, so a rejected config
 // changes nothing.
 func (a *app) Apply(c *config.Config) error {
+	if err := checkHostDevices(c); err != nil && !c.Global.DryRun {
+		return err
+	}
 	if err := a.notifier.apply(&c.Notifications); err != nil {
 		return err
 	}
@@ -114,6 +117,20 @@ func (a *app) Apply(c *config.Config) error {
 			return err
 		}
 		a.stopTriggers = w.Start(a.ctx)
+	}
+	return nil
+}
+
+// checkHostDevices checks, without opening anything, that a watchdog named
+// by host_reset is a character device: a path that is not would only be
+// found out when the host hangs, after waiting out the timeout.
+func checkHostDevices(c *config.Config) error {
+	h := c.HostReset
+	if h == nil || h.Watchdog == nil || (h.Method != config.ResetWatchdog && h.Fallback != config.ResetWatchdog) {
+		return nil
+	}
+	if err := hostreset.CheckWatchdog(h.Watchdog.Device); err != nil {
+		return fmt.Errorf("host_reset.watchdog.device: %w", err)
 	}
 	return nil
 }

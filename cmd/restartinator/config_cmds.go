@@ -58,6 +58,11 @@ func (o *serveOptions) runCheck(stdout io.Writer, logger *slog.Logger) int {
 		}
 	}
 	fmt.Fprint(stdout, summary(o.configFile, c))
+	// The file may be checked on another machine than the one it runs on:
+	// what this host lacks is a warning here, an error at start-up.
+	if err := checkHostDevices(c); err != nil {
+		fmt.Fprintf(stdout, "\nWARNING on this host: %v (restartinator run refuses this config here unless global.dry_run)\n", err)
+	}
 	return 0
 }
 

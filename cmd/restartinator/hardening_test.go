@@ -249,3 +249,26 @@ webhook:
 		}
 	}
 }
+
+// A host_reset watchdog path that is not a character device is refused when
+// the config loads (it would only be found out when the host hangs);
+// --config.check, which may run on another machine, warns.
+func TestWatchdogPathCheckedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	notWatchdog := filepath.Join(dir, "watchdog")
+	os.WriteFile(notWatchdog, nil, 0o600)
+	cfgPath := filepath.Join(dir, "r.yml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("global: {state_file: %s}\nhost_reset: {method: watchdog, watchdog: {device: %s, timeout: 1m}}\n",
+		filepath.Join(dir, "state.json"), notWatchdog)), 0o600)
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--config.file", cfgPath, "--web.listen-address=127.0.0.1:0"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "is a regular file: not a character device") {
+		t.Errorf("run: exit %d, want 1 naming the problem\n%s", code, &errOut)
+	}
+	out.Reset()
+	if code := run([]string{"--config.check", "--config.file", cfgPath}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "WARNING on this host: host_reset.watchdog.device: watchdog "+notWatchdog+" is a regular file") {
+		t.Errorf("--config.check: exit %d\n%s", code, &out)
+	}
+}
