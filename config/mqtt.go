@@ -82,7 +82,7 @@ func (m *MQTTConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // port, since the client dials host:port as it is.
 func ParseBrokerURL(s string) (*url.URL, error) {
 	bad := func(why string) error {
-		return &ValueError{Value: s, Msg: why + ": use mqtt://host:1883 or mqtts://host:8883"}
+		return &ValueError{Value: s, Shown: RedactURL(s), Msg: why + ": use mqtt://host:1883 or mqtts://host:8883"}
 	}
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || u.Opaque != "" {

@@ -12,7 +12,7 @@ func TestInvalidMQTTConfigs(t *testing.T) {
 		"scheme":           `line 2: broker: "http://broker.example:1883" has scheme "http", not one of mqtt, mqtts, tcp, ssl, tls, ws, wss: use mqtt://host:1883`,
 		"no-host":          `line 3: broker: "mqtt://:1883" names no host`,
 		"port":             `line 2: broker: "mqtt://broker.example:99999" has a bad port`,
-		"userinfo":         `broker: "mqtt://me:secret@broker.example" carries credentials: put them in username and password_file`,
+		"userinfo":         `broker: "mqtt://me:xxxxx@broker.example" carries credentials: put them in username and password_file`,
 		"no-broker":        `mqtt.broker is required (mqtt://host:1883 or mqtts://host:8883)`,
 		"wildcard":         `mqtt: topic_prefix "home/+/x" contains a wildcard (+ or #)`,
 		"qos":              `mqtt: qos must be 0, 1 or 2, got 3`,

@@ -103,3 +103,14 @@ func (p ProbeConfig) MarshalYAML() (any, error) {
 	}
 	return q, nil
 }
+
+// MarshalYAML shows the broker URL redacted (it may carry user:password@),
+// unless Marshal was asked for secrets.
+func (m MQTTConfig) MarshalYAML() (any, error) {
+	type plain MQTTConfig
+	q := plain(m)
+	if !commoncfg.MarshalSecretValue {
+		q.Broker = RedactURL(q.Broker)
+	}
+	return q, nil
+}

@@ -89,7 +89,7 @@ func plant(t *testing.T, v reflect.Value, path string, planted map[string]string
 			fv := v.Field(i)
 			if fv.Kind() == reflect.String && fv.Type() != secretType {
 				switch {
-				case strings.Contains(key, "url"):
+				case strings.Contains(key, "url") || key == "broker":
 					fv.SetString(withURL(p))
 				case secretish.MatchString(key) && !strings.HasSuffix(key, "_file") && !strings.HasSuffix(key, "_ref") && !strings.HasSuffix(key, "_id"):
 					t.Errorf("%s looks like a secret but is a plain string: make it a commoncfg.Secret so it is redacted", p)
@@ -124,6 +124,16 @@ func TestMarshalRedactsEverySecretField(t *testing.T) {
 	var c Config
 	planted := map[string]string{}
 	plant(t, reflect.ValueOf(&c).Elem(), "config", planted)
+	// Each plug type's own keys (yaml:"-" in PlugConfig, marshalled inline).
+	for _, name := range PlugTypeNames() {
+		pt, _ := LookupPlugType(name)
+		if pt.Settings == nil {
+			continue
+		}
+		p := PlugConfig{Name: name, Type: name, Settings: pt.Settings()}
+		plant(t, reflect.ValueOf(p.Settings).Elem(), "config.plugs["+name+"]", planted)
+		c.Plugs = append(c.Plugs, p)
+	}
 	if len(planted) < 10 {
 		t.Fatalf("the walk planted only %d secrets: %v", len(planted), planted)
 	}
@@ -150,4 +160,16 @@ func TestMarshalRedactsEverySecretField(t *testing.T) {
 		t.Error("the probe URL's token was not planted or not kept by Marshal(true)")
 	}
 	t.Logf("%d secret places checked", len(planted))
+}
+
+// A broker URL refused for carrying credentials names its line and key but
+// not the password.
+func TestBrokerURLErrorHidesPassword(t *testing.T) {
+	_, err := Load([]byte("mqtt:\n  broker: mqtt://ha:broker-pw-zz@127.0.0.1\n"), "r.yml")
+	if err == nil || !strings.Contains(err.Error(), "line 2: broker:") || !strings.Contains(err.Error(), "carries credentials") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "broker-pw-zz") {
+		t.Errorf("the error shows the password: %v", err)
+	}
 }

@@ -124,11 +124,18 @@ type ValueError struct {
 	Value, Msg string
 	Line       int
 	Key        string
+	// Shown replaces Value in the message when Value may hold a secret
+	// (a URL with credentials); Value still finds the line.
+	Shown string
 }
 
 func (e *ValueError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("line %d: %s: %q %s", e.Line, e.Key, e.Value, e.Msg)
+	v := e.Value
+	if e.Shown != "" {
+		v = e.Shown
 	}
-	return fmt.Sprintf("%q %s", e.Value, e.Msg)
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %q %s", e.Line, e.Key, v, e.Msg)
+	}
+	return fmt.Sprintf("%q %s", v, e.Msg)
 }

@@ -141,7 +141,7 @@ func summary(file string, c *config.Config) string {
 		actions = append(actions, "host reset by "+m)
 	}
 	if m := c.MQTT; m != nil {
-		a := fmt.Sprintf("MQTT to %s under %s/", m.Broker, m.TopicPrefix)
+		a := fmt.Sprintf("MQTT to %s under %s/", config.RedactURL(m.Broker), m.TopicPrefix)
 		if m.Discovery {
 			a += ", Home Assistant discovery under " + m.DiscoveryPrefix + "/"
 		}

@@ -91,7 +91,7 @@ func New(cfg *config.MQTTConfig, opt Options) (*Publisher, error) {
 	if opt.Source == nil {
 		return nil, errors.New("mqtt: no source of device state")
 	}
-	p := &Publisher{cfg: *cfg, opt: opt, log: opt.Logger.With("component", "mqtt", "broker", cfg.Broker),
+	p := &Publisher{cfg: *cfg, opt: opt, log: opt.Logger.With("component", "mqtt", "broker", config.RedactURL(cfg.Broker)),
 		t: newTopics(cfg.TopicPrefix, cfg.DiscoveryPrefix), events: make(chan event.Event, queueSize),
 		inbox: make(chan paho.Message, queueSize), done: make(chan struct{}), resynced: make(chan struct{}, 1)}
 	if err := Check(cfg, &p.broker, &p.tls, &p.pass); err != nil {
@@ -163,7 +163,7 @@ func (p *Publisher) Stop(ctx context.Context) error {
 	case <-p.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("mqtt: disconnecting from %s: %w", p.cfg.Broker, ctx.Err())
+		return fmt.Errorf("mqtt: disconnecting from %s: %w", config.RedactURL(p.cfg.Broker), ctx.Err())
 	}
 }
 
