@@ -163,6 +163,8 @@ type ProbeConfig struct {
 // NotificationsConfig holds the notification channels.
 type NotificationsConfig struct {
 	Email *EmailConfig `yaml:"email,omitempty"`
+	// Channels are push, chat and webhook channels (config/channels.go).
+	Channels []ChannelConfig `yaml:"channels,omitempty"`
 }
 
 // EmailConfig is SMTP email. The seeds' spellings smtp_server and

@@ -63,6 +63,7 @@ func load(data []byte, name string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.Notifications.locateChannels(data)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

@@ -84,6 +84,7 @@ func (c *Config) validate() error {
 	if e := c.Notifications.Email; e != nil {
 		errs = append(errs, e.check()...)
 	}
+	errs = append(errs, c.Notifications.checkChannels()...)
 
 	needsHostReset := func(where string) {
 		if c.HostReset == nil {

@@ -46,11 +46,19 @@ type EventData struct {
 	WhatHappened string
 	WhatWasDone  string
 	WhatNext     string
+	// Then is what happens next in a few words, for small screens: "power
+	// cycle if it stays down"; the event's own Next when it has one.
+	Then string
 }
 
 // Funcs are the helpers every channel's templates may use besides
-// text/template's own: join, upper, lower, title.
+// text/template's own: join, upper, lower, title, first, more, trunc.
 var Funcs = template.FuncMap{
+	// first n events, and how many more there are: for short lists.
+	"first": func(n int, evs []EventData) []EventData { return evs[:min(n, len(evs))] },
+	"more":  func(n int, evs []EventData) int { return max(0, len(evs)-n) },
+	// trunc shortens s to n characters, ending in "…" when it cut.
+	"trunc": func(n int, s string) string { return Truncate(s, n) },
 	"join":  strings.Join,
 	"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) },
 	"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
@@ -211,10 +219,39 @@ func describe(e event.Event, hostname string) EventData {
 		d.WhatWasDone = "nothing."
 	}
 	d.WhatNext = next
+	d.Then = then(e)
 	if e.Next != "" {
-		d.WhatNext = e.Next
+		d.WhatNext, d.Then = e.Next, e.Next
 	}
 	return d
+}
+
+// then is what happens next in a few words, for push messages.
+func then(e event.Event) string {
+	switch e.Kind {
+	case event.Offline:
+		if e.Plug != "" {
+			return "power cycle if it stays down"
+		}
+		return "keep checking"
+	case event.CycleStarted:
+		return "wait for it to boot, then check it"
+	case event.Recovered:
+		return "back to normal checks"
+	case event.CycleFailed:
+		return "try again after a backoff"
+	case event.GaveUp:
+		return "nothing automatic: please look at it"
+	case event.Held:
+		return "cycle when the hold lifts"
+	case event.PlugUnreachable:
+		return "check the plug's power and network"
+	case event.HostReset:
+		return "the host restarts"
+	case event.Notify:
+		return "see the alert in Alertmanager"
+	}
+	return ""
 }
 
 func Plural(n int, one, many string) string {

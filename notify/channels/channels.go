@@ -4,12 +4,50 @@
 package channels
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/notify"
 	"github.com/restartinator/restartinator/notify/email"
+	"github.com/restartinator/restartinator/notify/push"
+	"github.com/restartinator/restartinator/notify/webhook"
 )
+
+// sender is what a kind of channel makes from its config.
+type sender interface {
+	notify.Sender
+	Settings() notify.Settings
+}
+
+// kinds are the kinds of channel under notifications.channels, tried in
+// order: the first whose match is true builds the channel.
+var kinds = []struct {
+	match func(*config.ChannelConfig) bool
+	build func(c *config.ChannelConfig, where string, o Options) (sender, string, error)
+}{
+	{match: func(c *config.ChannelConfig) bool { return c.Webhook != nil }, build: buildWebhook},
+	{match: func(c *config.ChannelConfig) bool { return c.URL != "" || c.URLFile != "" }, build: buildPush},
+}
+
+func buildWebhook(c *config.ChannelConfig, where string, o Options) (sender, string, error) {
+	s, err := webhook.New(webhook.Options{Name: c.Name, Where: where, Config: c.Webhook,
+		TitleTemplate: c.TitleTemplate, MessageTemplate: c.MessageTemplate, Logger: o.Logger})
+	return s, "webhook", err
+}
+
+func buildPush(c *config.ChannelConfig, where string, o Options) (sender, string, error) {
+	u, err := config.ReadSecret(string(c.URL), c.URLFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: url_file: %w — check the path and that restartinator may read it", where, err)
+	}
+	s, err := push.New(push.Options{Name: c.Name, Where: where, URL: u,
+		TitleTemplate: c.TitleTemplate, MessageTemplate: c.MessageTemplate, Logger: o.Logger})
+	if err != nil {
+		return nil, "", err
+	}
+	return s, s.Service(), nil
+}
 
 // Channel is one configured channel, ready for a notify.Pipeline.
 type Channel struct {
@@ -46,6 +84,28 @@ func Build(cfg *config.NotificationsConfig, o Options) ([]Channel, error) {
 			return nil, err
 		}
 		out = append(out, Channel{Name: email.Channel, Kind: "email", Sender: snd, Settings: snd.Settings()})
+	}
+	for i := range cfg.Channels {
+		c := &cfg.Channels[i]
+		where := c.Where(i)
+		built := false
+		for _, k := range kinds {
+			if !k.match(c) {
+				continue
+			}
+			snd, kind, err := k.build(c, where, o)
+			if err != nil {
+				return nil, err
+			}
+			st := snd.Settings()
+			st.Events, st.CoalesceWindow, st.QueueSize, st.Timeout = c.Events, c.CoalesceWindow.D(), c.QueueSize, c.Timeout.D()
+			out = append(out, Channel{Name: c.Name, Kind: kind, Sender: snd, Settings: st})
+			built = true
+			break
+		}
+		if !built {
+			return nil, fmt.Errorf("%s: give url, url_file or webhook", where)
+		}
 	}
 	return out, nil
 }
