@@ -51,6 +51,10 @@ func TestInvalidConfigs(t *testing.T) {
 		"bad-body-regexp":          `device "cam": probe.body_regexp: error parsing regexp`,
 		"bad-bool":                 `line 4: use_ssl: "maybe" is not a boolean`,
 		"empty-token-file":         `webhook.bearer_token_file testdata/empty-token is empty`,
+		"channel-no-url":           `notifications.channels[0] "phone" (line 6): give exactly one of url, url_file or webhook`,
+		"channel-dup":              `notifications.channels[2] "phone" (line 7): is defined twice: channel names must be unique`,
+		"channel-bad-event":        `notifications.channels[0] "phone" (line 3): events: "exploded" is not one of offline,`,
+		"channel-named-email":      `notifications.channels[0] "email" (line 3): the name "email" is the notifications.email channel's; pick another`,
 		"ha-peer-delay":            `peer_delay 1h: must be between 0s and 5m`,
 		"ha-delay-cycle-time":      `device "cam": cycle_time 5s must be longer than global.ha.peer_delay 10s`,
 		"plug-unknown-key":         `line 5: unknown key "protcol" for a plug of type kasa (its keys: name, type, host, port, username, password, password_file, timeout, flip_back, protocol)`,
@@ -269,6 +273,12 @@ func TestConvertRoundTrip(t *testing.T) {
 				t.Fatalf("converted config does not load: %v\n%s", err, out)
 			}
 			first.Format, second.Format = "", ""
+			// Where a channel stands in the file is not part of it.
+			for _, c := range []*Config{first, second} {
+				for i := range c.Notifications.Channels {
+					c.Notifications.Channels[i].Line = 0
+				}
+			}
 			if !reflect.DeepEqual(first, second) {
 				a, _ := first.Marshal(true)
 				b, _ := second.Marshal(true)
@@ -287,7 +297,7 @@ func TestSecretsRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"kasa-secret-value", "smtp-secret-value", "webhook-secret-value"} {
+	for _, s := range []string{"kasa-secret-value", "smtp-secret-value", "webhook-secret-value", "ntfy-secret-value", "hook-secret-value", "header-secret-value"} {
 		if strings.Contains(string(out), s) {
 			t.Errorf("redacted config shows secret %q", s)
 		}

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/restartinator/restartinator/notify/smtptest"
@@ -75,5 +79,66 @@ func TestNotifyTest(t *testing.T) {
 	}
 	if n := len(srv.Received()); n != 2 {
 		t.Errorf("the server got %d mails, want 2", n)
+	}
+}
+
+// notify test with push and webhook channels: one line per channel, the
+// error in a sentence, --channel picks one, the token never printed.
+func TestNotifyTestChannels(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	ntfy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Path+" "+r.Header.Get("Title"))
+		mu.Unlock()
+		io.WriteString(w, `{"id":"x"}`)
+	}))
+	defer ntfy.Close()
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(401)
+		io.WriteString(w, "bad key")
+	}))
+	defer hook.Close()
+	path := filepath.Join(t.TempDir(), "r.yml")
+	host := strings.TrimPrefix(ntfy.URL, "http://")
+	yml := fmt.Sprintf(`notifications:
+  channels:
+    - name: phone
+      url: ntfy://alerts:%s@%s/router-watch?disabletls=yes
+    - name: ops-hook
+      webhook:
+        url: %s/hook
+        headers: {X-Api-Key: %s}
+`, notifyTestPassword, host, hook.URL, notifyTestPassword)
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hookHost := strings.TrimPrefix(hook.URL, "http://")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"notify", "test", "--config.file", path}, 1,
+			"phone: sent a test message to ntfy (" + host + ")\n" +
+				"ops-hook: could not send: webhook: 401 from " + hookHost + " (bad key) — check the credentials (http_client_config, headers); this message is dropped\n"},
+		{[]string{"notify", "test", "--channel", "phone", "--config.file", path}, 0,
+			"phone: sent a test message to ntfy (" + host + ")\n"},
+		{[]string{"notify", "test", "--channel", "pager", "--config.file", path}, 1,
+			`has no channel "pager"; it has "phone", "ops-hook"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(c.args, &stdout, &stderr)
+		if code != c.code || !strings.Contains(stdout.String(), c.want) {
+			t.Errorf("%v: exit %d, stdout %q, want %d and %q\nstderr: %s", c.args, code, stdout.String(), c.code, c.want, stderr.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), notifyTestPassword) {
+			t.Errorf("%v: the token is printed", c.args)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0] != "/router-watch TEST: Example Device is OFFLINE" {
+		t.Errorf("ntfy got %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -296,4 +297,34 @@ func TestTemplatesChecked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `notifications.channels[0] "phone": message_template:`) {
 		t.Errorf("%v", err)
 	}
+}
+
+// FuzzNew: any URL is either a sender or an error that does not show the
+// URL's password.
+func FuzzNew(f *testing.F) {
+	for _, u := range []string{
+		"ntfy://alerts:pw-SECRET@127.0.0.1:8080/topic?disabletls=yes",
+		"telegram://110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw@telegram?chats=@x",
+		"generic+http://127.0.0.1:1/hook?template=json",
+		"gotify://127.0.0.1/AbCdEfGhIjKlMnO",
+		"pushover://shoutrrr:tok@user",
+		"%zz",
+	} {
+		f.Add(u)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if strings.HasPrefix(strings.ToLower(raw), "matrix") {
+			t.Skip("matrix logs in when initialised: no network from a fuzz test")
+		}
+		s, err := New(Options{Name: "f", Where: "f", URL: raw})
+		if err != nil {
+			if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+				if p, ok := u.User.Password(); ok && len(p) >= 4 && strings.Contains(err.Error(), p) {
+					t.Fatalf("the error shows the password: %v", err)
+				}
+			}
+			return
+		}
+		_ = s.Destination()
+	})
 }

@@ -37,9 +37,9 @@ const Version = "1"
 type Payload struct {
 	// Version of this schema, "1".
 	Version string `json:"version"`
-	// ID is the message's ID, the same on every retry: a receiver can
+	// ID is the message's ID (always present), the same on every retry: a receiver can
 	// drop a duplicate with it.
-	ID string `json:"id"`
+	ID string `json:"id,omitempty"`
 	// Channel is the channel's name in restartinator's config.
 	Channel string `json:"channel"`
 	// Test is true for "restartinator notify test".
@@ -115,7 +115,7 @@ func NewPayload(channel string, d *notify.Data, title, message string) Payload {
 func newEvent(e notify.EventData) Event {
 	out := Event{Kind: string(e.Kind), Time: e.Time.UTC(), Device: e.Device, State: e.State,
 		Status: e.Status, Summary: e.Summary, Detail: e.Detail, WhatHappened: e.WhatHappened,
-		WhatWasDone: e.WhatWasDone, Next: e.WhatNext, Trigger: e.Trigger,
+		WhatWasDone: e.WhatWasDone, Next: e.Then, Trigger: e.Trigger,
 		ConsecutiveFailures: e.ConsecutiveFailures, CyclesInWindow: e.CyclesInWindow,
 		Plug: e.Plug, Outlet: e.Outlet, Labels: e.Labels}
 	if !e.LastCycle.IsZero() {
