@@ -13,6 +13,7 @@ import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/shelly"
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
+	"github.com/restartinator/restartinator/config"
 )
 
 var allModels = []struct {
@@ -348,16 +349,21 @@ func TestFaults(t *testing.T) {
 
 func TestRefusedFlipBackSwitchesBackOn(t *testing.T) {
 	// A device that switches off but ignores the timer: SafeCycle must see the
-	// off fail and put power back on itself.
-	ctx := ctxT(t)
-	srv := newFakeDevice(t, fakeGen1{ignoreTimer: true})
-	c := newClient(t, srv, shelly.Config{})
-	rep, err := actuator.SafeCycle(ctx, c, "", time.Second, actuator.SafeCycleOptions{Logger: quiet, Clock: fakeClock(), RetryDelay: time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "no flip-back timer") {
-		t.Fatalf("err = %v", err)
-	}
-	if !rep.Verified {
-		t.Fatalf("report %+v: power was not restored", rep)
+	// off fail and put power back on itself, under either policy.
+	for _, policy := range []string{config.FlipBackAuto, config.FlipBackRequired} {
+		t.Run(policy, func(t *testing.T) {
+			ctx := ctxT(t)
+			srv := newFakeDevice(t, fakeGen1{ignoreTimer: true})
+			c := newClient(t, srv, shelly.Config{})
+			rep, err := actuator.SafeCycle(ctx, c, "", time.Second, actuator.SafeCycleOptions{
+				Logger: quiet, Clock: fakeClock(), RetryDelay: time.Millisecond, FlipBack: policy})
+			if !errors.Is(err, shelly.ErrNoTimer) {
+				t.Fatalf("err = %v", err)
+			}
+			if !rep.Verified {
+				t.Fatalf("report %+v: power was not restored", rep)
+			}
+		})
 	}
 }
 

@@ -15,6 +15,12 @@
 // its timer. Switching on (or DisarmFlipBack) sends a plain turn=on, which
 // replaces the running timer on both generations.
 //
+// For flip_back: required the Client does not implement
+// actuator.FlipBackVerifier: before the switch-off there is no timer to
+// read back. The switch-off itself is the check: if the device's answer
+// does not show the timer running, Switch fails with ErrNoTimer and the
+// safe cycle switches the outlet straight back on.
+//
 // Deviation from the agreed contract: none in the API. Outlet ids are the
 // relay/switch index ("0", "1", …); aliases are the names set on the device,
 // or "relay N" (Gen1) / "switch:N" (Gen2) when unnamed, so strip outlets

@@ -14,6 +14,7 @@ import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/tasmota"
 	"github.com/restartinator/restartinator/actuator/tasmota/tasmotasim"
+	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
 )
 
@@ -343,5 +344,21 @@ func TestFaults(t *testing.T) {
 	c.ArmFlipBack(ctx, "", time.Second)
 	if err := c.Switch(ctx, "", false); !errors.Is(err, tasmota.ErrUnknownCommand) || !sim.On(0) {
 		t.Fatalf("Backlog refused: %v, on=%v", err, sim.On(0))
+	}
+}
+
+// With flip_back: required, an off time longer than one Backlog can wait
+// refuses the cycle before anything is switched.
+func TestFlipBackRequiredRefusesTooLong(t *testing.T) {
+	sim := startSim(t, tasmotasim.Options{})
+	c := newClient(t, sim.addr, tasmota.Config{})
+	before := sim.Requests()
+	rep, err := actuator.SafeCycle(ctxT(t), c, "", tasmota.MaxFlipBack+time.Minute, actuator.SafeCycleOptions{
+		Clock: clock.NewFake(epoch), Logger: quiet, FlipBack: config.FlipBackRequired})
+	if !errors.Is(err, actuator.ErrFlipBackRequired) || rep.SwitchedOff || !sim.On(0) {
+		t.Fatalf("err %v, report %+v, on=%v", err, rep, sim.On(0))
+	}
+	if n := sim.Requests() - before; n != 1 {
+		t.Errorf("%d requests; want only the Status read of arming", n)
 	}
 }

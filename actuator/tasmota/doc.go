@@ -30,6 +30,12 @@
 // and then reads the relay back (a Backlog runs after the HTTP answer, so
 // its answer says nothing about the relay).
 //
+// The Client does not implement actuator.FlipBackVerifier: Tasmota shows
+// no Backlog queue to read back, and before the switch-off there is none.
+// With flip_back: required an off time too long for one Backlog refuses the
+// cycle before anything is switched; a firmware without Backlog fails the
+// switch-off with ErrUnknownCommand, and the safe cycle switches back on.
+//
 // What the docs warn about, and how the driver deals with it:
 //
 //   - "A Backlog command without an argument clears an possible existing
