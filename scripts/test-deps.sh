@@ -13,6 +13,8 @@ command -v chromium >/dev/null 2>&1 || debs+=(chromium)
 command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
 # mosquitto lives in /usr/sbin, often not on a non-root PATH.
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || debs+=(mosquitto)
+# curl drives the Shelly simulator with a digest client we did not write.
+command -v curl >/dev/null 2>&1 || debs+=(curl)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""

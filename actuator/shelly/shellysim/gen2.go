@@ -227,6 +227,14 @@ func (d *Device) rpcGET(w http.ResponseWriter, r *http.Request) {
 func (d *Device) rpcPOST(w http.ResponseWriter, r *http.Request) {
 	var req request
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil || req.Method == "" {
+		if d.opt.Password != "" && !d.httpAuthorized(r) {
+			// Without credentials the challenge comes first: HTTP digest
+			// clients (curl --digest) send the body only once challenged.
+			n := d.newNonce()
+			d.challengeHeader(w, n)
+			writeJSON(w, http.StatusUnauthorized, d.response(req, nil, &rpcError{Code: codeUnauthorized, Message: d.challengeMessage(n)}))
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, rpcError{Code: codeInvalidArgument, Message: "Invalid request frame"})
 		return
 	}
