@@ -55,6 +55,10 @@ type Update struct {
 	Report  SafeCycleReport
 	Err     error
 	Time    time.Time
+	// BootUntil, in a booting update, ends the boot grace of the outlet's
+	// devices: the Cycler owns it and refuses new cycles of the outlet
+	// until then (or until Booted).
+	BootUntil time.Time
 }
 
 // PlugSource finds a configured plug by name.
@@ -324,8 +328,9 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 		case rep.FlipBackArmed:
 			c.poweredOn(r.key(), started.Add(r.Off)) // the plug's own timer
 		}
+		u.BootUntil = now.Add(r.Boot)
 		c.mu.Lock()
-		c.busy[r.key()] = busy{phase: PhaseBooting, until: now.Add(r.Boot)}
+		c.busy[r.key()] = busy{phase: PhaseBooting, until: u.BootUntil}
 		c.mu.Unlock()
 		u.Phase = PhaseBooting
 		if err != nil {

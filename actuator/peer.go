@@ -154,9 +154,10 @@ func (c *Cycler) skipForPeer(r Request) (Update, bool) {
 		c.skipped.WithLabelValues(d, "cycled_by_peer").Inc()
 	}
 	c.mu.Lock()
-	c.busy[r.key()] = busy{phase: PhaseBooting, until: now.Add(r.Boot)}
+	until := now.Add(r.Boot)
+	c.busy[r.key()] = busy{phase: PhaseBooting, until: until}
 	c.mu.Unlock()
-	return Update{Request: r, Phase: PhaseBooting, Report: SafeCycleReport{CycledByPeer: true}, Time: now}, true
+	return Update{Request: r, Phase: PhaseBooting, Report: SafeCycleReport{CycledByPeer: true}, Time: now, BootUntil: until}, true
 }
 
 // poweredOn records when this instance last saw an outlet switched on by its

@@ -148,6 +148,7 @@ type harnessOpts struct {
 	plugTimeout time.Duration
 	settings    string // YAML of per-device settings
 	noWait      bool
+	stateEnum   bool // the full device_state enum in the metrics
 }
 
 // harness is a supervisor, Cycler and plug registry on a fake clock, with a
@@ -236,7 +237,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 			}
 		},
 	})
-	h.sup = collector.New(ctx, collector.Options{Cycler: h.cycler, Plugs: h.plugs, State: st, Notifier: h.ev, Clock: h.clk, Logger: logger})
+	h.sup = collector.New(ctx, collector.Options{Cycler: h.cycler, Plugs: h.plugs, State: st, Notifier: h.ev, Clock: h.clk, Logger: logger,
+		StateEnum: o.stateEnum})
 	t.Cleanup(func() {
 		// Bounded: a hang here is a bug of its own.
 		done := make(chan struct{})
@@ -328,22 +330,23 @@ func (h *harness) yaml(o harnessOpts) string {
 	return b.String()
 }
 
-// base is the number of timers pending while nothing happens: one probe
-// timer per device, the plug's poll timer, the guard's timer.
+// base is the number of timers pending while nothing happens: the
+// supervisor's one scheduler timer, the plug's poll timer, the guard's timer.
 func (h *harness) base() int {
-	n := len(h.opts.devices) + 1
+	n := 2
 	if strings.Contains(h.opts.guard, "targets") {
 		n++
 	}
 	return n
 }
 
-// waitPending waits until exactly n fake-clock timers are pending: every
+// waitPending waits until exactly n fake-clock timers are pending and no
+// probe taken from the supervisor's schedule is still running: every
 // goroutine woken by the last Advance has armed its next timer.
 func (h *harness) waitPending(n int) {
 	h.t.Helper()
 	deadline := time.Now().Add(bound)
-	for h.clk.Pending() != n {
+	for h.clk.Pending() != n || h.sup.InFlight() != 0 {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%d timers pending, want %d, within %s", h.clk.Pending(), n, bound)
 		}
@@ -499,7 +502,7 @@ func (h *harness) tick(step time.Duration) {
 		phase, _ := h.cycler.Busy("p", "")
 		// A cycle decided in this tick holds the outlet "cycling" until
 		// its listener has run (a dry run: then it is released).
-		return h.clk.Pending() == h.base() && phase != actuator.PhaseCycling || len(h.updates) > cycles
+		return h.clk.Pending() == h.base() && h.sup.InFlight() == 0 && phase != actuator.PhaseCycling || len(h.updates) > cycles
 	})
 }
 

@@ -3,8 +3,10 @@ package collector_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,24 +14,22 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/restartinator/restartinator/collector"
 )
 
 var compared = []string{
-	"restartinator_device_state", "restartinator_device_up", "restartinator_device_consecutive_failures",
+	"restartinator_device_state_code", "restartinator_device_up", "restartinator_device_consecutive_failures",
 	"restartinator_probes_total", "restartinator_probe_failures_total", "restartinator_guard_holding", "restartinator_dry_run",
 }
 
 func deviceMetrics(state string, up string, failures, probes, probeFailures int) string {
 	var b strings.Builder
-	b.WriteString("# HELP restartinator_device_state The device's supervisor state: 1 for the current one.\n# TYPE restartinator_device_state gauge\n")
-	for _, s := range []string{"booting", "cycling", "failing", "gave_up", "held", "unknown", "up"} {
-		v := "0"
-		if s == state {
-			v = "1"
-		}
-		b.WriteString(`restartinator_device_state{device="cam",state="` + s + `"} ` + v + "\n")
-	}
+	b.WriteString("# HELP restartinator_device_state_code The device's supervisor state as a number: 0 unknown, 1 up, 2 failing, 3 cycling, 4 booting, 5 held, 6 gave_up.\n# TYPE restartinator_device_state_code gauge\n")
+	b.WriteString(`restartinator_device_state_code{device="cam"} ` + itoa(slices.Index(collector.States, state)) + "\n")
 	if up != "" {
 		b.WriteString("# HELP restartinator_device_up Whether the device answered its last probe (1) or not (0).\n# TYPE restartinator_device_up gauge\n")
 		b.WriteString(`restartinator_device_up{device="cam"} ` + up + "\n")
@@ -59,12 +59,31 @@ func deviceMetrics(state string, up string, failures, probes, probeFailures int)
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// gatherer gathers what /metrics shows of the supervisor: its registry
+// families and the per-device ones it writes itself, parsed back.
+func gatherer(t *testing.T, sup *collector.Supervisor) prometheus.Gatherer {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(sup)
+	return prometheus.Gatherers{reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		byName, err := p.TextToMetricFamilies(bytes.NewReader(sup.WriteMetrics(nil)))
+		if err != nil {
+			return nil, err
+		}
+		var mfs []*dto.MetricFamily
+		for _, mf := range byName {
+			mfs = append(mfs, mf)
+		}
+		return mfs, nil
+	})}
+}
+
 // The supervisor's metrics follow the state machine, read at scrape time.
 func TestSupervisorMetrics(t *testing.T) {
 	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}}})
 	check := func(want string) {
 		t.Helper()
-		if err := testutil.CollectAndCompare(h.sup, strings.NewReader(want), compared...); err != nil {
+		if err := testutil.GatherAndCompare(gatherer(t, h.sup), strings.NewReader(want), compared...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,6 +127,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	buf.Write(h.sup.WriteMetrics(nil))
 	for _, want := range []string{"restartinator_power_cycles_total{device=\"cam\",trigger=\"auto\"} 1", "restartinator_plug_up{plug=\"p\"} 1", "restartinator_device_info{"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Fatalf("exposition lacks %s:\n%s", want, buf.String())
@@ -122,5 +142,72 @@ func TestMetricsPassPromtool(t *testing.T) {
 	}
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s\n--- exposition:\n%s", err, out, buf.String())
+	}
+}
+
+// seriesOf counts the series of each device (by its escaped name) in an
+// exposition.
+func seriesOf(exposition string, escaped ...string) map[string]int {
+	n := map[string]int{}
+	for line := range strings.Lines(exposition) {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, name := range escaped {
+			if strings.Contains(line, `{device="`+name+`"`) {
+				n[name]++
+			}
+		}
+	}
+	return n
+}
+
+// At most five series per device by default, the state as a code; the
+// full enum (seven more) only when asked for. Two scrapes of an unchanged
+// state are the same bytes, and promtool finds nothing to lint.
+func TestDeviceSeriesAndIdenticalScrapes(t *testing.T) {
+	for _, tc := range []struct {
+		enum bool
+		want int
+	}{{false, 5}, {true, 5 + len(collector.States)}} {
+		t.Run(fmt.Sprintf("enum=%v", tc.enum), func(t *testing.T) {
+			h := newHarness(t, harnessOpts{stateEnum: tc.enum, devices: []dev{{name: "cam"}, {name: "nvr", extra: "mode: alert"}, {name: `odd \ "name"`, extra: "mode: monitor", plug: "-"}}})
+			h.first()
+			one := h.sup.WriteMetrics(nil)
+			two := h.sup.WriteMetrics([]byte("prefix\n"))
+			if !bytes.Equal(one, two[len("prefix\n"):]) {
+				t.Fatalf("two scrapes of the same state differ:\n%s\n---\n%s", one, two)
+			}
+			names := []string{"cam", "nvr", `odd \\ \"name\"`}
+			got := seriesOf(string(one), names...)
+			for _, name := range names {
+				if got[name] != tc.want {
+					t.Errorf("%s has %d series, want %d:\n%s", name, got[name], tc.want, one)
+				}
+			}
+			if !bytes.Contains(one, []byte(`restartinator_device_state_code{device="cam"} 1`)) {
+				t.Errorf("no state code for cam:\n%s", one)
+			}
+			promtoolCheck(t, one)
+		})
+	}
+}
+
+// promtoolCheck runs promtool check metrics over an exposition; without
+// promtool it skips, except in CI.
+func promtoolCheck(t *testing.T, exposition []byte) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is required in CI")
+		}
+		t.Skip("promtool not installed")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("promtool check metrics: %v\n%s\n--- exposition:\n%s", err, out, exposition)
 	}
 }

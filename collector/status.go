@@ -37,30 +37,28 @@ type ProbeStatus struct {
 // Snapshot returns every device's status, sorted by name.
 func (s *Supervisor) Snapshot() []DeviceStatus {
 	s.mu.RLock()
-	devices := make([]*device, 0, len(s.order))
-	for _, name := range s.order {
-		devices = append(devices, s.devices[name])
-	}
+	devices := s.order
 	s.mu.RUnlock()
 	now := s.opt.Clock.Now()
 	out := make([]DeviceStatus, 0, len(devices))
 	for _, d := range devices {
 		ds := DeviceStatus{Name: d.cfg.Name, Mode: d.cfg.Mode, Probe: d.prober.Type(), Target: d.prober.Target(), Plug: d.cfg.Plug, Outlet: d.cfg.Outlet}
 		d.mu.Lock()
-		ds.State, ds.ConsecutiveFailures, ds.Held = d.state, d.failures, d.heldFor
-		if d.probed {
-			ds.LastProbe = &ProbeStatus{Time: d.lastProbeAt, Success: d.lastProbe.Success, DurationSeconds: d.lastProbe.Duration.Seconds(), Error: errText(d.lastProbe.Err)}
+		m := d.m
+		ds.State, ds.ConsecutiveFailures, ds.Held = m.State, m.Failures, m.HeldFor
+		if m.Probed {
+			ds.LastProbe = &ProbeStatus{Time: m.LastProbeAt, Success: m.LastProbe.Success, DurationSeconds: m.LastProbe.Duration.Seconds(), Error: errText(m.LastProbe.Err)}
 		}
-		if !d.lastCycle.IsZero() {
-			t := d.lastCycle
+		if !m.LastCycle.IsZero() {
+			t := m.LastCycle
 			ds.LastCycle = &t
 		}
 		if !d.nextReboot.IsZero() {
 			t := d.nextReboot
 			ds.NextScheduledReboot = &t
 		}
-		if d.state == StateBooting {
-			t := d.bootUntil
+		if m.State == StateBooting {
+			t := m.BootUntil
 			ds.BootUntil = &t
 		}
 		ds.Events = append([]event.Event{}, d.events...)
@@ -93,7 +91,7 @@ func (s *Supervisor) UpSince(name string) (time.Time, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.state != StateUp {
+	if d.m.State != StateUp {
 		return time.Time{}, false
 	}
 	for i := len(d.events) - 1; i >= 0; i-- {

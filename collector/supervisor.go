@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"net"
 	"reflect"
 	"sort"
@@ -29,6 +30,9 @@ var (
 
 // Options are what a Supervisor works with.
 type Options struct {
+	// Cycler may be nil at New when the Cycler is built after the
+	// Supervisor (it takes the Supervisor's Listen); UseCycler sets it
+	// before the first Apply.
 	Cycler   *actuator.Cycler
 	Plugs    *actuator.Plugs
 	State    *state.Store
@@ -37,20 +41,26 @@ type Options struct {
 	Logger   *slog.Logger
 	// Dial is used by the guard's TCP checks; nil means net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// StateEnum exposes restartinator_device_state as one series per
+	// device and state (0 or 1), besides the state code.
+	StateEnum bool
 }
 
 // Supervisor runs one state machine per device and the guard, and exposes
 // what they see as metrics.
 type Supervisor struct {
-	opt Options
-	log *slog.Logger
-	ctx context.Context
+	opt   Options
+	log   *slog.Logger
+	ctx   context.Context
+	sched *scheduler
+	cyc   atomic.Pointer[actuator.Cycler]
 
-	applyMu sync.Mutex // serialises Apply and Stop; guards guardStop, guardDone
+	applyMu sync.Mutex // serialises Apply and Stop; guards guardStop, guardDone, stopped
 	mu      sync.RWMutex
 	cfg     *config.Config
 	devices map[string]*device
-	order   []string
+	order   []*device // by name
+	stopped bool
 
 	failing   atomic.Int64 // devices whose last probe failed
 	guardDown atomic.Bool  // no guard target answers
@@ -76,9 +86,17 @@ func New(ctx context.Context, opt Options) *Supervisor {
 		opt.Dial = (&net.Dialer{}).DialContext
 	}
 	s := &Supervisor{opt: opt, log: opt.Logger, ctx: ctx, devices: map[string]*device{}}
+	s.cyc.Store(opt.Cycler)
+	s.probes.init()
 	s.metrics = newMetrics()
+	s.sched = newScheduler(opt.Clock, minProbeWorkers, func(e *timerEntry, at time.Time) { e.d.due(e, at) })
 	return s
 }
+
+// UseCycler sets the Cycler when it was built after the Supervisor.
+func (s *Supervisor) UseCycler(c *actuator.Cycler) { s.cyc.Store(c) }
+
+func (s *Supervisor) cycler() *actuator.Cycler { return s.cyc.Load() }
 
 // Listen is the Cycler's listener: it moves every device on the outlet.
 func (s *Supervisor) Listen(u actuator.Update) {
@@ -95,19 +113,25 @@ func (s *Supervisor) Listen(u actuator.Update) {
 	}
 }
 
+// ErrStopped: Apply after Stop.
+var ErrStopped = errors.New("the supervisor was stopped")
+
 // Apply starts supervising a new config. Devices whose settings did not
-// change keep their state and their probe rhythm; changed ones start over;
-// removed ones stop.
+// change keep their state and their place in the schedule; changed ones
+// start over; removed ones stop.
 //
 // Replaced devices are stopped and waited for after s.mu is released: a
-// device goroutine between its probe and its decision takes s.mu (read) to
+// device's probe between its result and its decision takes s.mu (read) to
 // consult the guard and its outlet's devices, so waiting for it under the
 // lock would deadlock.
 func (s *Supervisor) Apply(cfg *config.Config) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
 	s.mu.Lock()
-	next := map[string]*device{}
+	next := make(map[string]*device, len(cfg.Devices))
 	var started []*device
 	for i := range cfg.Devices {
 		dc := cfg.Devices[i]
@@ -127,7 +151,6 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 	var retired []*device
 	for name, old := range s.devices {
 		if next[name] != old {
-			old.stop()
 			retired = append(retired, old)
 		}
 	}
@@ -136,21 +159,23 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 		oldGuard = &s.cfg.Global.Guard
 	}
 	s.devices = next
-	s.order = make([]string, 0, len(next))
-	for name := range next {
-		s.order = append(s.order, name)
+	s.order = make([]*device, 0, len(next))
+	for _, d := range next {
+		s.order = append(s.order, d)
 	}
-	sort.Strings(s.order)
+	sort.Slice(s.order, func(i, j int) bool { return s.order[i].cfg.Name < s.order[j].cfg.Name })
 	s.cfg = cfg
-	for _, d := range started {
-		ctx, cancel := context.WithCancel(s.ctx)
-		d.stop = cancel
-		s.metrics.initDevice(d)
-		go d.run(ctx)
-	}
+	s.metrics.apply(s.order, s.opt.StateEnum)
 	s.mu.Unlock()
 
+	workers, want := probeWorkers(cfg)
+	if cfg.Global.MaxConcurrentProbes > 0 && cfg.Global.MaxConcurrentProbes < want/2 {
+		s.log.Warn("global.max_concurrent_probes is below the probes that may wait on their timeout at once: devices that hang delay the others' probes",
+			"max_concurrent_probes", cfg.Global.MaxConcurrentProbes, "rate_x_timeout", want/2)
+	}
+	s.sched.setWorkers(workers)
 	s.retire(retired)
+	s.start(started)
 	// An unchanged guard keeps running: restarting it would forget that its
 	// targets are down (releasing the hold until its first check) and
 	// announce the hold again.
@@ -160,12 +185,53 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// retire waits for stopped devices to end and takes them out of the failing
-// count. Callers hold applyMu, not mu.
+// minProbeWorkers is the least bound on probes at once.
+const minProbeWorkers = 64
+
+// probeWorkers is the bound on probes at once: the config's, or twice the
+// probes that could be waiting on their timeout at once (rate x timeout,
+// counted at each device's shorter interval), at least minProbeWorkers. It
+// also returns twice rate x timeout, for a warning.
+func probeWorkers(cfg *config.Config) (int, int) {
+	var inFlight float64
+	for _, d := range cfg.Devices {
+		st := d.Settings
+		iv := min(st.CheckInterval.D(), st.RetryInterval.D())
+		if iv <= 0 {
+			continue
+		}
+		inFlight += float64(min(st.Timeout.D(), iv)) / float64(iv)
+	}
+	want := 2 * int(math.Ceil(inFlight))
+	if cfg.Global.MaxConcurrentProbes > 0 {
+		return cfg.Global.MaxConcurrentProbes, want
+	}
+	return max(want, minProbeWorkers), want
+}
+
+// start queues new devices' first probes, spread over their interval, and
+// their reboot schedules.
+func (s *Supervisor) start(ds []*device) {
+	now := s.opt.Clock.Now()
+	es := make([]*timerEntry, 0, len(ds))
+	at := make([]time.Time, 0, len(ds))
+	for _, d := range ds {
+		es, at = append(es, &d.probeT), append(at, now.Add(s.initialDelay(d)))
+		if d.sched != nil {
+			d.mu.Lock()
+			d.nextReboot = d.sched.Next(now)
+			d.mu.Unlock()
+			es, at = append(es, &d.cronT), append(at, d.nextReboot)
+		}
+	}
+	s.sched.scheduleMany(es, at)
+}
+
+// retire stops devices, waits for their running work to end and takes
+// them out of the failing count. Callers hold applyMu, not mu.
 func (s *Supervisor) retire(ds []*device) {
 	for _, old := range ds {
-		old.stop()
-		<-old.done
+		old.retire()
 		old.mu.Lock()
 		failed := old.counted && !old.prevUp
 		old.mu.Unlock()
@@ -187,18 +253,26 @@ func (s *Supervisor) samePlug(cfg *config.Config, d config.DeviceConfig) bool {
 }
 
 func (s *Supervisor) newDevice(dc config.DeviceConfig) (*device, error) {
-	d := &device{s: s, cfg: dc, state: StateUnknown, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		log: s.log.With("device", dc.Name)}
+	d := &device{s: s, cfg: dc}
+	d.m = NewMachine(&d.cfg)
+	d.probeT = timerEntry{idx: -1, d: d}
+	d.cronT = timerEntry{idx: -1, d: d, cron: true}
 	var err error
 	if dc.Schedule != "" {
 		if d.sched, err = config.CronParser.Parse(dc.Schedule); err != nil {
 			return nil, fmt.Errorf("device %q: schedule: %w", dc.Name, err)
 		}
 	}
-	d.prober, err = probe.New(&d.cfg, probe.Options{Logger: s.log, PowerReader: s.powerReader(dc.Plug, dc.Outlet)})
+	var power probe.PowerReader
+	if dc.Probe != nil && dc.Probe.Type == config.ProbePower {
+		power = s.powerReader(dc.Plug, dc.Outlet)
+	}
+	d.prober, err = probe.New(&d.cfg, probe.Options{Logger: s.log, PowerReader: power})
 	if err != nil {
 		return nil, err
 	}
+	d.count = s.probes.of(d.prober.Type())
+	d.labels = newDeviceLabels(d)
 	return d, nil
 }
 
@@ -240,16 +314,15 @@ func (s *Supervisor) initialDelay(d *device) time.Duration {
 	return time.Duration(h.Sum64() % uint64(spread))
 }
 
-// Stop stops every device and the guard.
+// Stop stops every device and the guard; the Supervisor takes no config
+// after it.
 func (s *Supervisor) Stop() {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	s.stopped = true
+	s.sched.close()
 	s.mu.Lock()
-	var retired []*device
-	for _, d := range s.devices {
-		d.stop()
-		retired = append(retired, d)
-	}
+	retired := s.order
 	s.devices = map[string]*device{}
 	s.order = nil
 	s.mu.Unlock()
@@ -343,16 +416,19 @@ func (s *Supervisor) startCycle(d *device, trigger string) error {
 		// A reload removed or replaced it while it was deciding.
 		return fmt.Errorf("device %q: %w", d.cfg.Name, errRetired)
 	}
+	// The outlet's boot grace is the longest of its devices': the Cycler
+	// owns it and hands it to every device in the booting update.
 	var names []string
-	for _, name := range s.order {
-		o := s.devices[name]
+	boot := d.cfg.Settings.BootTime.D()
+	for _, o := range s.order {
 		if o.cfg.Plug == d.cfg.Plug && o.cfg.Outlet == d.cfg.Outlet {
-			names = append(names, name)
+			names = append(names, o.cfg.Name)
+			boot = max(boot, o.cfg.Settings.BootTime.D())
 		}
 	}
-	return s.opt.Cycler.Start(actuator.Request{
+	return s.cycler().Start(actuator.Request{
 		Plug: d.cfg.Plug, Outlet: d.cfg.Outlet, Devices: names, Trigger: trigger,
-		Off: d.cfg.Settings.CycleTime.D(), Boot: d.cfg.Settings.BootTime.D(),
+		Off: d.cfg.Settings.CycleTime.D(), Boot: boot,
 	})
 }
 
@@ -369,11 +445,7 @@ func (s *Supervisor) RequestCycle(name, trigger string) error {
 	if d == nil {
 		return fmt.Errorf("device %q: %w", name, ErrUnknownDevice)
 	}
-	if d.cfg.Mode == config.ModeMonitor || d.cfg.Plug == "" {
-		return fmt.Errorf("device %q: %w", name, ErrNoPlug)
-	}
-	d.log.Info("power cycle requested", "trigger", trigger)
-	return s.startCycle(d, trigger)
+	return d.request(trigger)
 }
 
 // Device returns a device's config.

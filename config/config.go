@@ -37,6 +37,11 @@ type GlobalConfig struct {
 	SingleRun           bool        `yaml:"single_run,omitempty"`
 	Guard               GuardConfig `yaml:"guard"`
 	HA                  HAConfig    `yaml:"ha,omitempty"`
+
+	// MaxConcurrentProbes bounds the probes running at once; 0 sizes it
+	// from the devices (twice the probes that could be waiting on their
+	// timeout at once, at least 64).
+	MaxConcurrentProbes int `yaml:"max_concurrent_probes,omitempty"`
 }
 
 // GuardConfig decides when the monitor itself is cut off and must hold every

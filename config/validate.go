@@ -26,6 +26,9 @@ func (c *Config) validate() error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
+	if c.Global.MaxConcurrentProbes < 0 {
+		fail("global.max_concurrent_probes must be 0 (sized from the devices) or more, got %d", c.Global.MaxConcurrentProbes)
+	}
 	if c.Global.MaxConcurrentCycles < 1 {
 		fail("global.max_concurrent_cycles must be at least 1, got %d", c.Global.MaxConcurrentCycles)
 	}

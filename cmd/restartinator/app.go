@@ -60,13 +60,18 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 	a.mqtt = newMQTTLink(ctx, a, s.logger, a.clock)
 	a.events = event.Fanout{a.notifier, a.mqtt}
 	a.plugs = actuator.NewPlugs(ctx, actuator.Factory(a.clock, s.logger), first.Defaults.CheckInterval.D(), a.events, a.clock, s.logger)
+	// The Supervisor first: the Cycler takes its Listen at construction,
+	// and the Supervisor gets the Cycler before anything is applied.
+	a.sup = collector.New(ctx, collector.Options{Plugs: a.plugs, State: store, Notifier: a.events, Clock: a.clock, Logger: s.logger,
+		StateEnum: s.opts.deviceStateEnum})
 	a.cycler = actuator.NewCycler(actuator.CyclerOptions{
 		Plugs: a.plugs, State: store, Clock: a.clock, Logger: s.logger,
 		MaxConcurrent: first.Global.MaxConcurrentCycles, DryRun: first.Global.DryRun,
-		Listener: func(u actuator.Update) { a.sup.Listen(u) },
+		Listener: a.sup.Listen,
 		Peer:     peerOptions(first.Global.HA),
 	})
-	a.sup = collector.New(ctx, collector.Options{Cycler: a.cycler, Plugs: a.plugs, State: store, Notifier: a.events, Clock: a.clock, Logger: s.logger})
+	a.sup.UseCycler(a.cycler)
+	s.exposition = append(s.exposition, a.sup.WriteMetrics)
 	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
 	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics(), a.mqtt.metrics)
 	return a, nil

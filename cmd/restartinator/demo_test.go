@@ -26,7 +26,7 @@ func TestDemoServesCleanMetrics(t *testing.T) {
 	_, metrics := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{
 		`restartinator_device_up{device="Router"} 1`,
-		`restartinator_device_state{device="Router",state="up"} 1`,
+		`restartinator_device_state_code{device="Router"} 1`,
 		`restartinator_plug_up{plug="rack-strip"}`,
 		`restartinator_plug_power_watts{outlet="`,
 		`restartinator_probes_total{type="tcp"}`,

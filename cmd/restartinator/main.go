@@ -134,6 +134,7 @@ func serveCommand(app *kingpin.Application) (command, *serveOptions) {
 	serve.Flag("web.max-connections", "Most HTTP connections open at once per listener; more wait in the kernel's queue. 0: the default; -1: no limit.").
 		Default(strconv.Itoa(defaultMaxConnections)).IntVar(&opts.maxConnections)
 	serve.Flag("web.external-url", "The URL under which restartinator is reachable, for links in emails and the status page.").StringVar(&opts.externalURL)
+	serve.Flag("metrics.device-state-enum", "Also expose restartinator_device_state as one series per device and state (0 or 1), seven per device, besides restartinator_device_state_code.").BoolVar(&opts.deviceStateEnum)
 	serve.Flag("web.route-prefix", "Prefix for the HTTP routes, when served behind a reverse proxy. Defaults to the path of --web.external-url.").StringVar(&opts.routePrefix)
 	return command{clause: serve, run: opts.run}, opts
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
@@ -39,7 +38,8 @@ type serveOptions struct {
 	externalURL          string
 	routePrefix          string
 	// maxConnections caps open HTTP connections per listener; negative: no cap.
-	maxConnections int
+	maxConnections  int
+	deviceStateEnum bool
 }
 
 // safeConfig holds the running config; a reload swaps it whole.
@@ -91,6 +91,8 @@ type service struct {
 	root http.Handler
 	// routes add the components' endpoints to the mux.
 	routes []func(mux *http.ServeMux, prefix string, auth *actionAuth)
+	// exposition write families straight into /metrics (see metrics.go).
+	exposition []func([]byte) []byte
 }
 
 func newService(opts *serveOptions, logger *slog.Logger) (*service, error) {
@@ -213,9 +215,7 @@ func (s *service) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.mux = mux
 	p := s.prefix
-	mux.Handle("GET "+p+"/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelError), EnableOpenMetrics: true,
-	}))
+	mux.Handle("GET "+p+"/metrics", metricsHandler{reg: s.reg, log: s.logger, writes: func() []func([]byte) []byte { return s.exposition }})
 	mux.HandleFunc("GET "+p+"/-/healthy", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Healthy.\n") })
 	mux.HandleFunc("GET "+p+"/-/ready", func(w http.ResponseWriter, r *http.Request) {
 		select {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// metricsHandler serves /metrics: the registry's families encoded as
+// client_golang would, then the families that components write straight
+// into the buffer (the supervisor's per-device ones, thousands of series
+// that would cost a dto.Metric each through the registry). Text or
+// OpenMetrics, as negotiated; gzip at its fastest level when asked.
+type metricsHandler struct {
+	reg    prometheus.Gatherer
+	writes func() []func([]byte) []byte
+	log    *slog.Logger
+}
+
+var (
+	bufPool  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	gzipPool = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+		return w
+	}}
+)
+
+func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		// As promhttp's HTTPErrorOnError: a half-gathered registry is not
+		// worth serving.
+		h.log.Error("gathering metrics", "err", err)
+		http.Error(w, fmt.Sprintf("An error has occurred while gathering metrics:\n\n%v", err), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	if t := format.FormatType(); t != expfmt.TypeTextPlain && t != expfmt.TypeOpenMetrics {
+		// The written families are text: protobuf is not offered.
+		format = expfmt.NewFormat(expfmt.TypeTextPlain)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	enc := expfmt.NewEncoder(buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			h.log.Error("encoding metrics", "family", mf.GetName(), "err", err)
+			http.Error(w, "An error has occurred while encoding metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	b := buf.AvailableBuffer()
+	for _, write := range h.writes() {
+		b = write(b)
+	}
+	buf.Write(b)
+	if c, ok := enc.(expfmt.Closer); ok {
+		c.Close() // OpenMetrics' "# EOF" comes last
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", string(format))
+	var out io.Writer = w
+	if gzipAccepted(r.Header.Get("Accept-Encoding")) {
+		hdr.Set("Content-Encoding", "gzip")
+		gz := gzipPool.Get().(*gzip.Writer)
+		defer gzipPool.Put(gz)
+		gz.Reset(w)
+		defer gz.Close()
+		out = gz
+	} else {
+		hdr.Set("Content-Length", fmt.Sprint(buf.Len()))
+	}
+	out.Write(buf.Bytes())
+}
+
+func gzipAccepted(accept string) bool {
+	for part := range strings.SplitSeq(accept, ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
