@@ -103,6 +103,7 @@ func (d *device) due(e *timerEntry, at time.Time) {
 	}
 	for _, a := range d.step(Due{At: at}) {
 		if r, ok := a.(RunProbe); ok {
+			d.s.metrics.delay.Observe(r.Start.Sub(at).Seconds())
 			d.probe(r)
 			return
 		}

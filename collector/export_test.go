@@ -14,10 +14,5 @@ func (s *Supervisor) InitialDelay(name string) time.Duration {
 	return s.initialDelay(d)
 }
 
-// InFlight is how many due probes and reboot schedules have been taken
-// from the scheduler and not finished: tests wait for 0 after advancing
-// the fake clock, as they wait for the timers to be re-armed.
-func (s *Supervisor) InFlight() int { return int(s.sched.inFlight.Load()) }
-
 // Workers is the bound on probes at once.
 func (s *Supervisor) Workers() int { return s.sched.workers() }

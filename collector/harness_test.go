@@ -346,7 +346,7 @@ func (h *harness) base() int {
 func (h *harness) waitPending(n int) {
 	h.t.Helper()
 	deadline := time.Now().Add(bound)
-	for h.clk.Pending() != n || h.sup.InFlight() != 0 {
+	for h.clk.Pending() != n || h.sup.ProbesInFlight() != 0 {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%d timers pending, want %d, within %s", h.clk.Pending(), n, bound)
 		}
@@ -502,7 +502,7 @@ func (h *harness) tick(step time.Duration) {
 		phase, _ := h.cycler.Busy("p", "")
 		// A cycle decided in this tick holds the outlet "cycling" until
 		// its listener has run (a dry run: then it is released).
-		return h.clk.Pending() == h.base() && h.sup.InFlight() == 0 && phase != actuator.PhaseCycling || len(h.updates) > cycles
+		return h.clk.Pending() == h.base() && h.sup.ProbesInFlight() == 0 && phase != actuator.PhaseCycling || len(h.updates) > cycles
 	})
 }
 

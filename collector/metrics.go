@@ -72,7 +72,10 @@ func (p *probeCounters) types() ([]string, []*probeCount) {
 // metrics holds the descriptors of the families that go through the
 // registry: a few series for the whole process.
 type metrics struct {
-	probes, probeFailures, holding, dryRun *prometheus.Desc
+	probes, probeFailures, holding, dryRun, inFlight, workers *prometheus.Desc
+	// delay is how late probes start against their due time: the
+	// scheduler's own account of being on time.
+	delay prometheus.Histogram
 
 	// The per-device families are rendered by WriteMetrics straight into
 	// the exposition, not through the registry: at 10,000 devices building,
@@ -92,6 +95,13 @@ func newMetrics() *metrics {
 		probeFailures: d("probe_failures_total", "Probes that failed, by probe type.", "type"),
 		holding:       d("guard_holding", "1 while the guard holds every automatic power cycle."),
 		dryRun:        d("dry_run", "1 when dry run is on: decisions are logged, power is never switched."),
+		inFlight:      d("probes_in_flight", "Probes running now (and reboot schedules being acted on)."),
+		workers:       d("probe_workers", "The bound on probes running at once (global.max_concurrent_probes, or sized from the devices)."),
+		delay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "restartinator", Name: "probe_start_delay_seconds",
+			Help:    "How long after its due time each probe started.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5},
+		}),
 	}
 }
 
@@ -110,9 +120,10 @@ func (m *metrics) apply(ds []*device, stateEnum bool) {
 // process-wide families; WriteMetrics writes the per-device ones.
 func (s *Supervisor) Describe(ch chan<- *prometheus.Desc) {
 	m := s.metrics
-	for _, d := range []*prometheus.Desc{m.probes, m.probeFailures, m.holding, m.dryRun} {
+	for _, d := range []*prometheus.Desc{m.probes, m.probeFailures, m.holding, m.dryRun, m.inFlight, m.workers} {
 		ch <- d
 	}
+	m.delay.Describe(ch)
 }
 
 func (s *Supervisor) Collect(ch chan<- prometheus.Metric) {
@@ -132,6 +143,9 @@ func (s *Supervisor) Collect(ch chan<- prometheus.Metric) {
 		dry = 1
 	}
 	ch <- prometheus.MustNewConstMetric(m.dryRun, prometheus.GaugeValue, dry)
+	ch <- prometheus.MustNewConstMetric(m.inFlight, prometheus.GaugeValue, float64(s.ProbesInFlight()))
+	ch <- prometheus.MustNewConstMetric(m.workers, prometheus.GaugeValue, float64(s.sched.workers()))
+	m.delay.Collect(ch)
 }
 
 // deviceLabels are a device's label values, escaped once when the device

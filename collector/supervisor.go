@@ -93,6 +93,11 @@ func New(ctx context.Context, opt Options) *Supervisor {
 	return s
 }
 
+// ProbesInFlight is how many due probes and reboot schedules the
+// scheduler has handed out and that have not finished (tests wait for 0
+// after advancing a fake clock; /metrics shows it).
+func (s *Supervisor) ProbesInFlight() int { return int(s.sched.inFlight.Load()) }
+
 // UseCycler sets the Cycler when it was built after the Supervisor.
 func (s *Supervisor) UseCycler(c *actuator.Cycler) { s.cyc.Store(c) }
 

@@ -13,6 +13,19 @@
     // restartinator runs under another job name.
     restartinatorSelector: 'job="restartinator"',
 
+    // restartinator_device_state_code's values: one series per device
+    // whose value is its supervisor state (collector.States in the code;
+    // new states get new codes, existing codes never change).
+    stateCodes: {
+      unknown: 0,
+      up: 1,
+      failing: 2,
+      cycling: 3,
+      booting: 4,
+      held: 5,
+      gave_up: 6,
+    },
+
     // The labels that identify one device across restartinator instances.
     // Device series are aggregated by these labels, dropping `instance`, so
     // a device counts as down only when it is down from every instance that

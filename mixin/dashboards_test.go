@@ -15,6 +15,7 @@ import (
 var exportedMetrics = []string{
 	"restartinator_device_up",
 	"restartinator_device_state",
+	"restartinator_device_state_code",
 	"restartinator_device_info",
 	"restartinator_device_probe_duration_seconds",
 	"restartinator_device_consecutive_failures",

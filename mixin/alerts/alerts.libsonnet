@@ -33,8 +33,8 @@
           {
             alert: 'RestartinatorDeviceGaveUp',
             expr: |||
-              restartinator_device_state{%(sel)s, state="gave_up"} == 1
-            ||| % { sel: c.restartinatorSelector },
+              restartinator_device_state_code{%(sel)s} == %(gaveUp)d
+            ||| % { sel: c.restartinatorSelector, gaveUp: c.stateCodes.gave_up },
             'for': c.deviceGaveUpFor,
             labels: { severity: c.criticalSeverity },
             annotations: {

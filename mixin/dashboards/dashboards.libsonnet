@@ -1,9 +1,8 @@
 // Grafana dashboards: an overview of every device and one device in detail.
 local g = import 'lib.libsonnet';
 
-// The supervisor states, coded as numbers for the state timelines: a device
-// series is 1 for its current state, so each state is scaled by its code and
-// the codes combined with `or`.
+// The supervisor states, as restartinator_device_state_code numbers them
+// (config.libsonnet's stateCodes), with their colours on the timelines.
 local states = [
   ['unknown', 'text'],
   ['up', 'green'],
@@ -14,13 +13,8 @@ local states = [
   ['gave_up', 'red'],
 ];
 
-local stateExpr(sel, by) =
-  'max by (%s) (\n' % by +
-  std.join('\n  or\n', [
-    '  (restartinator_device_state{%s, state="%s"} == 1) * %d' % [sel, states[i][0], i]
-    for i in std.range(0, std.length(states) - 1)
-  ]) +
-  '\n)';
+// One series per device already carries the state as its value.
+local stateExpr(sel, by) = 'max by (%s) (restartinator_device_state_code{%s})' % [by, sel];
 
 local stateMappings = g.mappings([
   [i, states[i][0], states[i][1]]

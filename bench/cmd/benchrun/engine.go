@@ -40,6 +40,15 @@ type engineRow struct {
 	Available                         bool
 	Load                              string // 1-minute load average at the start and end of the window
 	Mode                              string // modeAlone or modeSide
+	// From restartinator's restartinator_probe_start_delay_seconds over
+	// the window: probes started, and those within 10 ms of due.
+	Started, Within10ms float64
+	Workers             float64 // restartinator_probe_workers
+	// A reload in the middle of the window (N >= 10,000): how long POST
+	// /-/reload took, and its error.
+	Reload    time.Duration
+	ReloadErr string
+	Scrapes15 int // scrapes every 15 s during the window (alone)
 }
 
 func (r engineRow) cpuPer1000() float64 {
@@ -79,18 +88,37 @@ func runEngine(b binaries) *engineResult {
 		res.bareMax = r.row
 	}
 	for _, c := range opt.engineCases {
-		scrape := want("metrics") && c.N == 10000
+		scrape := want("metrics") && c.N >= 10000
 		if !want("engine") && !scrape {
 			continue
 		}
 		logf("probe engine: N=%d every %s, restartinator alone", c.N, c.Interval)
 		ri := startRestartinatorPeer(b, c)
 		time.Sleep(warmup(c))
+		d0 := readDelay(ri.addr)
 		ri.begin()
-		time.Sleep(opt.duration)
+		// Scraped every 15 s, as Prometheus would: the peak RSS includes
+		// scrapes. With 10,000 devices or more, a reload mid-window.
+		stopScrapes := scrapeEvery(ri.addr, 15*time.Second)
+		var reload time.Duration
+		var reloadErr error
+		if c.N >= 10000 {
+			time.Sleep(opt.duration / 2)
+			reload, reloadErr = reloadOne(ri, c)
+			time.Sleep(opt.duration - opt.duration/2)
+		} else {
+			time.Sleep(opt.duration)
+		}
+		scrapes := stopScrapes()
 		ri.end(c)
 		alone := ri.row
 		alone.Mode = modeAlone
+		alone.Reload, alone.Scrapes15 = reload, scrapes
+		if reloadErr != nil {
+			alone.ReloadErr = reloadErr.Error()
+		}
+		d1 := readDelay(ri.addr)
+		alone.Started, alone.Within10ms = d1[0]-d0[0], d1[1]-d0[1]
 		readCounters(&alone, ri)
 		res.rows = append(res.rows, alone)
 		if scrape {
@@ -140,6 +168,7 @@ type peerRun struct {
 	p        *proc
 	f        *farm
 	addr     string
+	dir      string // restartinator's config directory
 	failures func() int64
 	stop     func()
 
@@ -180,6 +209,12 @@ func noFailures() int64 { return 0 }
 // costs the same whichever port it goes to.
 const peerPorts = 2000
 
+// restartinatorPorts caps restartinator's listeners: with more devices
+// (100,000), devices share them round robin, and the listeners' own
+// figures (gaps, drift) are then per port, not per device; the probe start
+// delay comes from restartinator's histogram either way.
+const restartinatorPorts = 10000
+
 // schedPorts sets the per-listener schedule of a peer spreading rate over
 // its listeners; rate 0 (unpaced) keeps the case's.
 func (r *peerRun) schedPorts(c engineCase, rate float64) {
@@ -203,7 +238,69 @@ func readCounters(row *engineRow, r *peerRun) {
 		row.StackInuse = metricValue(body, "go_memstats_stack_inuse_bytes")
 		row.HeapInuse = metricValue(body, "go_memstats_heap_inuse_bytes")
 		row.Goroutines = metricValue(body, "go_goroutines")
+		row.Workers = metricValue(body, "restartinator_probe_workers")
 	}
+}
+
+// readDelay reads restartinator's probe start delay histogram: probes
+// started, and those within 10 ms of due.
+func readDelay(addr string) [2]float64 {
+	body, _, err := scrapeOnce(addr, false)
+	if err != nil {
+		return [2]float64{-1, -1}
+	}
+	return [2]float64{metricValue(body, "restartinator_probe_start_delay_seconds_count"),
+		metricValue(body, `restartinator_probe_start_delay_seconds_bucket{le="0.01"}`)}
+}
+
+// scrapeEvery scrapes addr every iv until the returned func is called; it
+// returns how many scrapes were made.
+func scrapeEvery(addr string, iv time.Duration) func() int {
+	done, n := make(chan struct{}), make(chan int)
+	go func() {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		count := 0
+		for {
+			select {
+			case <-done:
+				n <- count
+				return
+			case <-t.C:
+				if _, _, err := scrapeOnce(addr, true); err == nil {
+					count++
+				}
+			}
+		}
+	}()
+	return func() int { close(done); return <-n }
+}
+
+// reloadOne rewrites restartinator's config with one device changed (its
+// timeout) and times POST /-/reload: the other devices keep their state and
+// schedule.
+func reloadOne(r *peerRun, c engineCase) (time.Duration, error) {
+	path := filepath.Join(r.dir, "restartinator.yml")
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	changed := strings.Replace(string(cfg), "mode: monitor}", "mode: monitor, timeout: 1s}", 1)
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		return 0, err
+	}
+	t := time.Now()
+	resp, err := http.Post("http://"+r.addr+"/-/reload", "text/plain", nil)
+	if err != nil {
+		return 0, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(t)
+	if resp.StatusCode != 200 {
+		return took, fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return took, nil
 }
 
 // warmup is how long a run goes before its window opens: restartinator
@@ -212,14 +309,17 @@ func warmup(c engineCase) time.Duration {
 	return min(c.Interval, 10*time.Second) + 2*time.Second
 }
 
-func engineConfig(dir string, c engineCase, ports []int) string {
+// engineConfig is restartinator's config for n devices, round robin over
+// ports (more devices than listeners share them: a process has only so
+// many file descriptors).
+func engineConfig(dir string, c engineCase, ports []int, n int) string {
 	var b strings.Builder
 	timeout := min(c.Interval/2, 2*time.Second)
 	fmt.Fprintf(&b, "global:\n  state_file: %s\n  guard: {max_failing_ratio: 1}\n", filepath.Join(dir, "state.json"))
 	fmt.Fprintf(&b, "defaults:\n  check_interval: %s\n  retry_interval: %s\n  timeout: %s\n", c.Interval, c.Interval, timeout)
 	b.WriteString("devices:\n")
-	for i, p := range ports {
-		fmt.Fprintf(&b, "  - {name: d%05d, host: 127.0.0.1, port: %d, mode: monitor}\n", i+1, p)
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: d%06d, host: 127.0.0.1, port: %d, mode: monitor}\n", i+1, ports[i%len(ports)])
 	}
 	return b.String()
 }
@@ -247,13 +347,14 @@ func startRestartinator(b binaries, name, cfg string) (*proc, string, time.Durat
 }
 
 func startRestartinatorPeer(b binaries, c engineCase) *peerRun {
-	f, err := newFarm(c.N)
+	f, err := newFarm(min(c.N, restartinatorPorts))
 	if err != nil {
 		fatalf("%v", err)
 	}
 	name := fmt.Sprintf("engine-%d-%s", c.N, c.Interval)
-	p, addr, startup := startRestartinator(b, name, engineConfig(filepath.Join(opt.work, name), c, f.ports))
-	r := &peerRun{p: p, f: f, addr: addr, failures: noFailures}
+	p, addr, startup := startRestartinator(b, name, engineConfig(filepath.Join(opt.work, name), c, f.ports, c.N))
+	r := &peerRun{p: p, f: f, addr: addr, failures: noFailures, dir: filepath.Join(opt.work, name)}
+	r.schedPorts(c, float64(c.N)/c.Interval.Seconds())
 	r.row = engineRow{Case: c, Who: whoRestartinator, Startup: startup, Available: true,
 		Command: fmt.Sprintf("restartinator --config.file=restartinator.yml --web.listen-address=%s --log.level=warn", addr)}
 	r.stop = func() { p.stop(); f.close() }
@@ -365,6 +466,7 @@ type scrapeRow struct {
 	P50, P99, Max      time.Duration
 	Bytes, Uncompessed int
 	Series             int
+	DeviceSeries       int // series with a device label
 	CPUPerScrapeMs     float64
 }
 
@@ -420,6 +522,7 @@ func scrapeBench(p *proc, addr string, n int, gz bool, probeCPURate float64) scr
 		row.Bytes, row.Uncompessed = wire, len(body)
 		if row.Series == 0 {
 			row.Series = countSeries(body)
+			row.DeviceSeries = countDeviceSeries(body)
 		}
 	}
 	elapsed, s1 := time.Since(start), mustStat(p)
@@ -447,6 +550,16 @@ func countSeries(body []byte) int {
 	for sc.Scan() {
 		l := sc.Bytes()
 		if len(l) > 0 && l[0] != '#' {
+			n++
+		}
+	}
+	return n
+}
+
+func countDeviceSeries(body []byte) int {
+	n := 0
+	for l := range bytes.Lines(body) {
+		if len(l) > 0 && l[0] != '#' && bytes.Contains(l, []byte(`{device="`)) {
 			n++
 		}
 	}
