@@ -361,7 +361,7 @@ func (in Requested) apply(m *Machine, now time.Time) []Action {
 	if m.Cfg.Mode == config.ModeMonitor || m.Cfg.Plug == "" {
 		return []Action{Reject{fmt.Errorf("device %q: %w", m.Cfg.Name, ErrNoPlug)}}
 	}
-	return []Action{logAt(slog.LevelInfo, "power cycle requested", "trigger", in.Trigger), Cycle{Trigger: in.Trigger}}
+	return []Action{logAt(slog.LevelInfo, "power cycle requested", "trigger", in.Trigger), Cycle(in)}
 }
 
 // CycleUpdate: the Cycler moved a cycle of the device's outlet on.

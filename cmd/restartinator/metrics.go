@@ -42,11 +42,8 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("An error has occurred while gathering metrics:\n\n%v", err), http.StatusInternalServerError)
 		return
 	}
-	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
-	if t := format.FormatType(); t != expfmt.TypeTextPlain && t != expfmt.TypeOpenMetrics {
-		// The written families are text: protobuf is not offered.
-		format = expfmt.NewFormat(expfmt.TypeTextPlain)
-	}
+	// The written families are text: protobuf is not offered.
+	format := expfmt.NegotiateAccept(r.Header, expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtOpenMetrics_0_0_1, expfmt.FmtText)
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	buf.Reset()
@@ -64,7 +61,11 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	buf.Write(b)
 	if c, ok := enc.(expfmt.Closer); ok {
-		c.Close() // OpenMetrics' "# EOF" comes last
+		// OpenMetrics' "# EOF" comes last.
+		if err := c.Close(); err != nil {
+			http.Error(w, "An error has occurred while encoding metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", string(format))
@@ -74,12 +75,14 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gz := gzipPool.Get().(*gzip.Writer)
 		defer gzipPool.Put(gz)
 		gz.Reset(w)
-		defer gz.Close()
+		// A failed write or close is the client's going away: nothing to
+		// tell it.
+		defer func() { _ = gz.Close() }()
 		out = gz
 	} else {
 		hdr.Set("Content-Length", fmt.Sprint(buf.Len()))
 	}
-	out.Write(buf.Bytes())
+	_, _ = out.Write(buf.Bytes())
 }
 
 func gzipAccepted(accept string) bool {
