@@ -86,6 +86,9 @@ type Machine struct {
 	Probed      bool
 	LastProbe   probe.Result
 	LastProbeAt time.Time
+	// Grid, until the first probe, is a point of the device's place in
+	// the check_interval schedule (see next).
+	Grid time.Time
 }
 
 // NewMachine is a device's machine before its first probe.
@@ -168,6 +171,24 @@ func (in Due) apply(m *Machine, now time.Time) []Action {
 	return []Action{RunProbe{Due: in.At, Start: now}}
 }
 
+// next is when the probe after one due at due and started at start is due.
+// The first probe after a start takes the device onto its grid: first
+// probes come within min(check_interval, 10 s), so that a newcomer's state
+// is known soon, and the grid spreads the devices over the whole interval.
+func (m *Machine) next(due, start, now time.Time) time.Time {
+	iv := m.Interval()
+	if g := m.Grid; !g.IsZero() {
+		m.Grid = time.Time{}
+		if stateKinds[m.State].settled && iv > 0 {
+			if !g.After(now) {
+				g = g.Add((now.Sub(g)/iv + 1) * iv)
+			}
+			return g
+		}
+	}
+	return nextDue(anchor(due, start, iv), iv, now)
+}
+
 // anchor is what the next due time counts from: the due time, unless the
 // work started a whole interval or more after it (a starved machine, a
 // clock that jumped): then the start, so the schedule does not catch up in
@@ -206,7 +227,7 @@ type ProbeResult struct {
 func (in ProbeResult) apply(m *Machine, now time.Time) []Action {
 	if in.Res.Success {
 		acts := m.succeeded(in.Res, now)
-		return append(acts, ProbeAt{nextDue(anchor(in.Due, in.Start, m.Interval()), m.Interval(), now)})
+		return append(acts, ProbeAt{m.next(in.Due, in.Start, now)})
 	}
 	acts := m.failed(in.Res, now)
 	if m.decides(now) {
@@ -214,7 +235,7 @@ func (in ProbeResult) apply(m *Machine, now time.Time) []Action {
 		// the Decision says when the next probe is due.
 		return append(acts, Decide{Due: in.Due, Start: in.Start})
 	}
-	return append(acts, ProbeAt{nextDue(anchor(in.Due, in.Start, m.Interval()), m.Interval(), now)})
+	return append(acts, ProbeAt{m.next(in.Due, in.Start, now)})
 }
 
 // decides: after a failed probe, an automatic cycle is up for decision.
@@ -310,7 +331,7 @@ type Decision struct {
 
 func (in Decision) apply(m *Machine, now time.Time) []Action {
 	acts := m.decide(in)
-	return append(acts, ProbeAt{nextDue(anchor(in.Due, in.Start, m.Interval()), m.Interval(), now)})
+	return append(acts, ProbeAt{m.next(in.Due, in.Start, now)})
 }
 
 func (m *Machine) decide(in Decision) []Action {

@@ -97,6 +97,23 @@ func TestStep(t *testing.T) {
 			state: StateUp, acts: "next 10s"},
 		{name: "a probe that overran whole intervals: the next at once, on the grid", setup: func(m *Machine) { m.State = StateFailing; m.Failures = 1 },
 			in: ProbeResult{Res: okProbe, Due: st0}, now: 25 * time.Second, state: StateUp, acts: "next 20s"},
+		{name: "the first probe takes the device onto its grid over the whole interval", setup: func(m *Machine) {
+			m.Cfg.Settings.CheckInterval = config.Duration(time.Minute)
+			m.Grid = at(45 * time.Second)
+		}, in: ProbeResult{Res: okProbe, Due: at(5 * time.Second), Start: at(5 * time.Second)}, now: 5 * time.Second, state: StateUp, acts: "next 45s",
+			check: func(t *testing.T, m Machine, _ []Action) {
+				if !m.Grid.IsZero() {
+					t.Errorf("the grid is used once")
+				}
+			}},
+		{name: "a grid point before the first probe: the next one after it", setup: func(m *Machine) {
+			m.Cfg.Settings.CheckInterval = config.Duration(time.Minute)
+			m.Grid = at(3 * time.Second)
+		}, in: ProbeResult{Res: okProbe, Due: at(5 * time.Second), Start: at(5 * time.Second)}, now: 5 * time.Second, state: StateUp, acts: "next 1m3s"},
+		{name: "a first probe that fails keeps the retry rhythm, not the grid", setup: func(m *Machine) {
+			m.Cfg.Settings.CheckInterval = config.Duration(time.Minute)
+			m.Grid = at(45 * time.Second)
+		}, in: ProbeResult{Res: downProbe, Due: at(5 * time.Second), Start: at(5 * time.Second)}, now: 5 * time.Second, state: StateFailing, acts: "next 6s"},
 		{name: "the first probe leaves unknown", in: ProbeResult{Res: okProbe, Due: st0}, state: StateUp, acts: "next 10s",
 			check: func(t *testing.T, m Machine, _ []Action) {
 				if !m.Probed || !m.LastProbeAt.Equal(st0) || !m.LastProbe.Success {

@@ -222,6 +222,9 @@ func (s *Supervisor) start(ds []*device) {
 	at := make([]time.Time, 0, len(ds))
 	for _, d := range ds {
 		es, at = append(es, &d.probeT), append(at, now.Add(s.initialDelay(d)))
+		d.mu.Lock()
+		d.m.Grid = now.Add(s.phase(d))
+		d.mu.Unlock()
 		if d.sched != nil {
 			d.mu.Lock()
 			d.nextReboot = d.sched.Next(now)
@@ -310,13 +313,27 @@ func (s *Supervisor) initialDelay(d *device) time.Duration {
 	if iv <= 0 {
 		return 0
 	}
-	h := fnv.New64a()
-	h.Write([]byte(d.cfg.Name))
 	spread := iv
 	if spread > 10*time.Second {
 		spread = 10 * time.Second // a newcomer wants the first result soon
 	}
-	return time.Duration(h.Sum64() % uint64(spread))
+	return time.Duration(nameHash(d.cfg.Name) % uint64(spread))
+}
+
+// phase is the device's place in the check interval once it runs: spread
+// over the whole interval (the first probe, within 10 s, moves onto it).
+func (s *Supervisor) phase(d *device) time.Duration {
+	iv := d.cfg.Settings.CheckInterval.D()
+	if iv <= 0 {
+		return 0
+	}
+	return time.Duration(nameHash(d.cfg.Name) % uint64(iv))
+}
+
+func nameHash(name string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return h.Sum64()
 }
 
 // Stop stops every device and the guard; the Supervisor takes no config
