@@ -12,7 +12,8 @@ type relay struct {
 	on     bool
 	source string // what switched it last: "init", "http", "WS_in", "timer", "button"
 
-	// The running flip-back timer: at started+dur the relay flips to !on.
+	// The running flip-back timer: at started+dur the relay returns to the
+	// state it had before the timed command.
 	timer   clock.Timer
 	stop    chan struct{}
 	started time.Time
@@ -64,6 +65,7 @@ func (d *Device) cancelTimerLocked(r *relay) {
 
 func (d *Device) startTimerLocked(i int, secs float64) {
 	r := d.relays[i]
+	back := !r.on // a flip-back returns to the state before the timed command
 	t := d.clock.NewTimer(time.Duration(secs * float64(time.Second)))
 	stop := make(chan struct{})
 	r.timer, r.stop, r.started, r.dur = t, stop, d.clock.Now(), secs
@@ -85,7 +87,7 @@ func (d *Device) startTimerLocked(i int, secs float64) {
 		}
 		r.timer, r.stop = nil, nil
 		r.tally(d.clock.Now(), d.m.metered)
-		r.on, r.source = !r.on, "timer"
+		r.on, r.source = back, "timer"
 	}()
 }
 

@@ -58,7 +58,7 @@ func (f Fault) String() string { return [...]string{"none", "refuse", "hang", "u
 type Outlet struct {
 	Name string
 	On   bool
-	// Timer: a flip-back timer is running; it switches the relay to !On.
+	// Timer: a flip-back timer is running; it switches the relay back to !On.
 	Timer bool
 	// WattHours the meter has counted (0 on unmetered models).
 	WattHours float64
