@@ -32,16 +32,31 @@ type plan struct {
 
 // planner decides the retained messages from a view. It is pure but for
 // metered, which remembers plugs seen with a meter so a plug that stops
-// answering does not take its power entities away.
+// answering does not take its power entities away, and a cache.
 type planner struct {
 	t       topics
 	cfg     config.MQTTConfig
 	version string
 	metered map[string]bool // device name → its outlet has a meter
+	// configs caches each device's discovery configs by what they are
+	// made of: encoding them is most of a round's cost, and they rarely
+	// change.
+	configs map[configKey]deviceConfigs
+}
+
+type configKey struct {
+	slug, name, mode, probe string
+	plugged, metered        bool
+}
+
+type deviceConfigs struct {
+	want      map[string]string
+	undecided []string
 }
 
 func newPlanner(cfg config.MQTTConfig, version string) *planner {
-	return &planner{t: newTopics(cfg.TopicPrefix, cfg.DiscoveryPrefix), cfg: cfg, version: version, metered: map[string]bool{}}
+	return &planner{t: newTopics(cfg.TopicPrefix, cfg.DiscoveryPrefix), cfg: cfg, version: version,
+		metered: map[string]bool{}, configs: map[configKey]deviceConfigs{}}
 }
 
 func (p *planner) plan(v view) plan {
@@ -70,13 +85,21 @@ func (p *planner) plan(v view) plan {
 		if !p.cfg.Discovery {
 			continue
 		}
-		configs, undecided := p.deviceConfigs(s, d)
-		for topic, payload := range configs {
+		key := configKey{slug: s, name: d.Name, mode: d.Mode, probe: d.Probe, plugged: d.Plug != "", metered: p.metered[d.Name]}
+		dc, ok := p.configs[key]
+		if !ok {
+			dc.want, dc.undecided = p.deviceConfigs(s, d)
+			p.configs[key] = dc
+		}
+		for topic, payload := range dc.want {
 			out.want[topic] = payload
 		}
-		for _, topic := range undecided {
+		for _, topic := range dc.undecided {
 			out.undecided[topic] = true
 		}
+	}
+	if len(p.configs) > 2*len(v.devices)+16 {
+		clear(p.configs) // devices renamed or removed: start the cache over
 	}
 	return out
 }
