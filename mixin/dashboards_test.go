@@ -38,6 +38,7 @@ var exportedMetrics = []string{
 	"restartinator_notifications_total",
 	"restartinator_notification_failures_total",
 	"restartinator_notification_queue_length",
+	"restartinator_notifications_dropped_total",
 	"restartinator_host_resets_total",
 	"restartinator_config_last_reload_successful",
 	"restartinator_config_last_reload_success_timestamp_seconds",

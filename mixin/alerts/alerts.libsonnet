@@ -113,8 +113,8 @@
             'for': c.notificationsFailingFor,
             labels: { severity: c.warningSeverity },
             annotations: {
-              summary: 'restartinator cannot send notifications.',
-              description: 'restartinator {{ $labels.instance }} has failed to send {{ $labels.channel }} notifications for more than %s.' % c.notificationsFailingFor,
+              summary: 'restartinator cannot send notifications on channel {{ $labels.channel }}.',
+              description: 'restartinator {{ $labels.instance }} has failed to send notifications on its {{ $labels.channel }} channel for more than %s; `restartinator notify test --channel {{ $labels.channel }}` says why.' % c.notificationsFailingFor,
               runbook_url: runbook('RestartinatorNotificationsFailing'),
             },
           },

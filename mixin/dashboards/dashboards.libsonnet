@@ -141,6 +141,16 @@ local upMappings = g.mappings([[0, 'down', 'red'], [1, 'up', 'green']]);
               g.query('sum by (action, result) (increase(restartinator_webhook_alerts_total{%s}[$__interval]))' % job, '{{action}} {{result}}'),
             ]),
           ],
+          [
+            g.bars('Notifications', 'Notifications per interval, by channel: delivered, failed attempts (retried) and dropped (queue full or refused for good).', 'none', [
+              g.query('sum by (channel) (increase(restartinator_notifications_total{%s}[$__interval]))' % job, '{{channel}} delivered'),
+              g.query('sum by (channel) (increase(restartinator_notification_failures_total{%s}[$__interval]))' % job, '{{channel}} failed'),
+              g.query('sum by (channel) (increase(restartinator_notifications_dropped_total{%s}[$__interval]))' % job, '{{channel}} dropped'),
+            ]),
+            g.timeseries('Notification queues', 'Notifications waiting for delivery, by channel; a queue that only grows is a channel that is down.', 'none', [
+              g.query('sum by (channel) (restartinator_notification_queue_length{%s})' % job, '{{channel}}'),
+            ]) + { fieldConfig+: { defaults+: { min: 0, decimals: 0 } } },
+          ],
         ]),
         links,
       ),
