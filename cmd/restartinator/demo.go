@@ -104,7 +104,7 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 		devices = append(devices, dd)
 	}
 
-	cfg := demoConfig(dir, plugs, devices)
+	cfg := demoConfig(dir, plugs, devices) + demoNotifications(o.demoNotifyURL)
 	path := filepath.Join(dir, "restartinator.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		logger.Error("demo", "err", err)
@@ -112,6 +112,9 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 	}
 	fmt.Fprintf(stdout, "restartinator demo: simulated plugs and devices on loopback. The config it runs (copy it to start your own):\n\n%s\n", cfg)
 	fmt.Fprintln(stdout, "Every ~20 s one device hangs; watch the log, /metrics and /api/v1/devices as it is detected, power-cycled and recovers.")
+	if o.demoNotifyURL == "" {
+		fmt.Fprintln(stdout, "Add --demo.notify-url=http://127.0.0.1:8080/hook (a JSON webhook) or --demo.notify-url=ntfy://ntfy.sh/your-topic to get its notifications.")
+	}
 
 	go func() {
 		tick := time.NewTicker(250 * time.Millisecond)
@@ -187,4 +190,18 @@ plugs:
       action: cycle
 `)
 	return b.String()
+}
+
+// demoNotifications is the channel --demo.notify-url asks for: the native
+// JSON webhook for http(s), a shoutrrr service URL otherwise. Events go out
+// as they come, so the demo's first notification arrives within seconds.
+func demoNotifications(url string) string {
+	if url == "" {
+		return ""
+	}
+	dest := fmt.Sprintf("      url: %q\n", url)
+	if strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://") {
+		dest = fmt.Sprintf("      webhook: {url: %q}\n", url)
+	}
+	return "notifications:\n  channels:\n    - name: demo\n" + dest + "      coalesce_window: 0s\n"
 }

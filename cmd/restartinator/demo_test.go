@@ -2,8 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/restartinator/restartinator/notify/webhook"
 )
 
 // TestDemoServesCleanMetrics runs --demo as a newcomer would and checks the
@@ -40,4 +45,34 @@ func TestDemoServesCleanMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Log(logs.String())
 	}
+}
+
+// --demo.notify-url posts the demo's events to a local webhook.
+func TestDemoNotifyURL(t *testing.T) {
+	got := make(chan webhook.Payload, 100)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p webhook.Payload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Errorf("not a webhook payload: %v", err)
+		}
+		select {
+		case got <- p:
+		default:
+		}
+	}))
+	defer hook.Close()
+	_, addr, logs := startBinary(t, "--demo", "--demo.notify-url="+hook.URL+"/hook")
+	select {
+	case p := <-got:
+		if p.Channel != "demo" || len(p.Events) == 0 || p.Events[0].Kind != "offline" {
+			t.Errorf("first payload %+v", p)
+		}
+	case <-time.After(60 * time.Second): // a device hangs after 8 s; detection takes a few more
+		t.Fatalf("no notification within a minute:\n%s", logs.String())
+	}
+	waitFor(t, "the delivery to be counted", func() bool {
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(metrics, `restartinator_notifications_total{channel="demo",event="offline"} `) &&
+			!strings.Contains(metrics, `restartinator_notifications_total{channel="demo",event="offline"} 0`)
+	})
 }

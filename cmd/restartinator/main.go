@@ -129,6 +129,7 @@ func serveCommand(app *kingpin.Application) (command, *serveOptions) {
 		Default("restartinator.yml").StringVar(&opts.configFile)
 	serve.Flag("config.check", "Validate the configuration, print a summary and exit 0 (valid) or 1.").BoolVar(&opts.check)
 	serve.Flag("demo", "Run the whole loop on loopback against built-in simulated plugs and devices; no hardware needed.").BoolVar(&opts.demo)
+	serve.Flag("demo.notify-url", "With --demo: send the demo's notifications to this URL: http(s):// posts restartinator's JSON webhook body, any other scheme is a shoutrrr service URL (ntfy://ntfy.sh/my-topic).").StringVar(&opts.demoNotifyURL)
 	serve.Flag("web.allow-unauthenticated-actions", "Allow the action endpoints (webhook, manual cycle, reload) without authentication on non-loopback addresses.").
 		BoolVar(&opts.allowUnauthenticated)
 	serve.Flag("web.max-connections", "Most HTTP connections open at once per listener; more wait in the kernel's queue. 0: the default; -1: no limit.").

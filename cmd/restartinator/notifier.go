@@ -72,3 +72,9 @@ func (n *notifier) run() { n.set().Run(n.ctx) }
 func (n *notifier) flush(ctx context.Context) error { return n.set().Flush(ctx) }
 
 func (n *notifier) metrics() prometheus.Collector { return n.set().Collector() }
+
+// statuses is each enabled channel's delivery state, for the status page.
+func (n *notifier) statuses() []notify.Status { return n.set().Statuses() }
+
+// NotificationChannels is the status page's list of channels.
+func (a *app) NotificationChannels() []notify.Status { return a.notifier.statuses() }

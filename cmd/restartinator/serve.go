@@ -34,6 +34,7 @@ type serveOptions struct {
 	configFile           string
 	check                bool
 	demo                 bool
+	demoNotifyURL        string
 	allowUnauthenticated bool
 	externalURL          string
 	routePrefix          string
@@ -412,7 +413,7 @@ func (o *serveOptions) serve(ctx context.Context, logger *slog.Logger) int {
 	s.components = append(s.components, a)
 	s.shutdown = append(s.shutdown, a.shutdown)
 	s.routes = append(s.routes, a.routes)
-	s.root = statuspage.New(statuspage.Options{Source: a, RoutePrefix: s.prefix, Version: version.Version})
+	s.root = statuspage.New(statuspage.Options{Source: a, RoutePrefix: s.prefix, Version: version.Version, Channels: a.NotificationChannels})
 	if err := s.reload(); err != nil {
 		return 1
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/notify"
 )
 
 // Source is what the page shows.
@@ -43,6 +44,9 @@ type Options struct {
 	Version     string
 	// Now is the clock for relative times ("12s ago"); nil means time.Now.
 	Now func() time.Time
+	// Channels lists the notification channels with their last delivery
+	// and last error; nil shows none.
+	Channels func() []notify.Status
 }
 
 // RefreshSeconds is how often the page refreshes itself: by script, or by

@@ -14,6 +14,7 @@ import (
 
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -472,5 +473,51 @@ func TestRelativeTimesAndLatency(t *testing.T) {
 		if got := latency(secs); got != want {
 			t.Errorf("latency(%v) = %q, want %q", secs, got, want)
 		}
+	}
+}
+
+// The notification channels: whether each delivers, when it last did and
+// its last error (escaped).
+func TestStatusPageChannels(t *testing.T) {
+	channels := []notify.Status{
+		{Channel: "email", LastDelivery: now.Add(-3 * time.Minute)},
+		{Channel: "phone", Failures: 3, NextAttempt: now.Add(20 * time.Second), LastDelivery: now.Add(-2 * time.Hour),
+			LastFailure: now.Add(-10 * time.Second), LastError: "ntfy: 401 from 127.0.0.1:8080 — check the token or password in the URL <b>",
+			Queue: make([]notify.Message, 2)},
+		{Channel: "ops-hook"},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", New(Options{Source: &fakeSource{}, Now: func() time.Time { return now }, Channels: func() []notify.Status { return channels }}))
+	_, doc := page(t, mux, "/")
+	want := map[string][]string{
+		"email":    {"email", "delivering", "3m 0s ago", "none", "0"},
+		"phone":    {"phone", "failing (3 attempts in a row), next try in 20s", "2h 0m ago", "ntfy: 401 from 127.0.0.1:8080 — check the token or password in the URL <b> 10s ago", "2"},
+		"ops-hook": {"ops-hook", "no deliveries yet", "never", "none", "0"},
+	}
+	got := map[string][]string{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "tr" && hasClass(n, "channel") {
+			name, _ := attr(n, "data-channel")
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == html.ElementNode {
+					got[name] = append(got[name], text(c))
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	for name, w := range want {
+		if !slices.Equal(got[name], w) {
+			t.Errorf("%s: %q, want %q", name, got[name], w)
+		}
+	}
+	// Without channels there is no section.
+	body, _ := page(t, newTestPage(&fakeSource{}, ""), "/")
+	if strings.Contains(body, "Notification channels") {
+		t.Error("a channels section with no channels")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 )
 
 // The formatting here is mirrored by static/statuspage.js, which re-renders
@@ -24,6 +25,18 @@ type pageData struct {
 	Holding      string
 	DryRun       bool
 	Devices      []deviceView
+	Channels     []channelView
+}
+
+// channelView is one notification channel: whether it delivers.
+type channelView struct {
+	Name         string
+	StateText    string // "delivering", "failing (3 attempts in a row)", "no deliveries yet"
+	Failing      bool
+	LastDelivery timeView
+	LastFailure  timeView
+	LastError    string
+	Queued       int
 }
 
 type deviceView struct {
@@ -77,7 +90,30 @@ func (h *handler) pageData() pageData {
 	for _, s := range src.Snapshot() {
 		d.Devices = append(d.Devices, newDeviceView(s, now))
 	}
+	if h.opts.Channels != nil {
+		for _, s := range h.opts.Channels() {
+			d.Channels = append(d.Channels, newChannelView(s, now))
+		}
+	}
 	return d
+}
+
+func newChannelView(s notify.Status, now time.Time) channelView {
+	v := channelView{Name: s.Channel, LastDelivery: at(s.LastDelivery, now), LastFailure: at(s.LastFailure, now),
+		LastError: s.LastError, Queued: len(s.Queue)}
+	switch {
+	case s.Failures > 0:
+		v.Failing = true
+		v.StateText = fmt.Sprintf("failing (%d %s in a row)", s.Failures, notify.Plural(s.Failures, "attempt", "attempts"))
+		if !s.NextAttempt.IsZero() {
+			v.StateText += ", next try " + relTime(s.NextAttempt, now)
+		}
+	case s.LastDelivery.IsZero():
+		v.StateText = "no deliveries yet"
+	default:
+		v.StateText = "delivering"
+	}
+	return v
 }
 
 func newDeviceView(s collector.DeviceStatus, now time.Time) deviceView {
