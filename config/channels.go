@@ -154,3 +154,33 @@ func (n *NotificationsConfig) locateChannels(data []byte) {
 		}
 	}
 }
+
+// MarshalYAML shows url_file through RedactURL like every key named url
+// (a path is shown as it is), unless Marshal was asked for secrets.
+func (c ChannelConfig) MarshalYAML() (any, error) {
+	type plain ChannelConfig
+	q := plain(c)
+	if !commoncfg.MarshalSecretValue {
+		q.URLFile = RedactURL(q.URLFile)
+	}
+	return q, nil
+}
+
+// MarshalYAML shows the URLs of the webhook's http_client_config redacted,
+// unless Marshal was asked for secrets. url and headers are Secrets.
+func (w ChannelWebhook) MarshalYAML() (any, error) {
+	type plain ChannelWebhook
+	q := plain(w)
+	if commoncfg.MarshalSecretValue {
+		return q, nil
+	}
+	q.URLFile = RedactURL(q.URLFile)
+	q.HTTPClientConfig.ProxyURL = redactURLValue(q.HTTPClientConfig.ProxyURL)
+	if o := q.HTTPClientConfig.OAuth2; o != nil {
+		r := *o
+		r.TokenURL = RedactURL(r.TokenURL)
+		r.ProxyURL = redactURLValue(r.ProxyURL)
+		q.HTTPClientConfig.OAuth2 = &r
+	}
+	return q, nil
+}
