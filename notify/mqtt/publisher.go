@@ -68,11 +68,10 @@ type Publisher struct {
 	pass   string
 	t      topics
 
-	events   chan event.Event
-	inbox    chan paho.Message
-	cancel   context.CancelFunc
-	done     chan struct{}
-	resynced chan struct{} // tests: a full publish finished
+	events chan event.Event
+	inbox  chan paho.Message
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // New checks the config (broker URL, TLS files, password file) and returns
@@ -93,7 +92,7 @@ func New(cfg *config.MQTTConfig, opt Options) (*Publisher, error) {
 	}
 	p := &Publisher{cfg: *cfg, opt: opt, log: opt.Logger.With("component", "mqtt", "broker", config.RedactURL(cfg.Broker)),
 		t: newTopics(cfg.TopicPrefix, cfg.DiscoveryPrefix), events: make(chan event.Event, queueSize),
-		inbox: make(chan paho.Message, queueSize), done: make(chan struct{}), resynced: make(chan struct{}, 1)}
+		inbox: make(chan paho.Message, queueSize), done: make(chan struct{})}
 	if err := Check(cfg, &p.broker, &p.tls, &p.pass); err != nil {
 		return nil, err
 	}
@@ -421,10 +420,6 @@ func (p *Publisher) sync(cn *conn, pl *planner) error {
 			continue
 		}
 		delete(cn.published, topic)
-	}
-	select {
-	case p.resynced <- struct{}{}:
-	default:
 	}
 	return errors.Join(errs...)
 }
