@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
@@ -168,6 +167,9 @@ func (r *Resetter) Reset(ctx context.Context, trigger string) error {
 		r.dryRun(log, trigger)
 		return nil
 	}
+	if err := platformErr(); err != nil {
+		return err
+	}
 
 	next := "the host should reset now"
 	if r.cfg.Method == config.ResetWatchdog {
@@ -223,7 +225,7 @@ func (r *Resetter) watchdog(ctx context.Context, log *slog.Logger) error {
 		return openError(w.Device, err)
 	}
 	timeout := w.Timeout.D()
-	if got, err := dev.SetTimeout(timeout); errors.Is(err, unix.ENOTTY) {
+	if got, err := dev.SetTimeout(timeout); notWatchdogIoctl(err) {
 		// Not a watchdog driver: nothing will reset the host, so waiting
 		// out a timeout would only delay the fallback.
 		return fmt.Errorf("watchdog %s does not answer watchdog ioctls (ENOTTY): it is not a watchdog — check host_reset.watchdog.device: %w", w.Device, err)

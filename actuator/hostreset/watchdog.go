@@ -7,9 +7,6 @@ import (
 	"os"
 	"sync"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Device is an open watchdog. Opening it arms it. There is deliberately no
@@ -97,25 +94,6 @@ func (FileOpener) Open(path string) (Device, error) {
 
 type fileDevice struct{ f *os.File }
 
-func (d *fileDevice) SetTimeout(t time.Duration) (time.Duration, error) {
-	// The ioctl takes a C int of seconds and writes back what the driver set.
-	v := int32(wholeSeconds(t))
-	rc, err := d.f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var errno unix.Errno
-	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, uintptr(unix.WDIOC_SETTIMEOUT), uintptr(unsafe.Pointer(&v)))
-	}); err != nil {
-		return 0, err
-	}
-	if errno != 0 {
-		return 0, errno
-	}
-	return time.Duration(v) * time.Second, nil
-}
-
 // wholeSeconds rounds d up to whole seconds, at least one.
 func wholeSeconds(d time.Duration) int64 {
 	s := int64((d + time.Second - 1) / time.Second)
@@ -127,29 +105,4 @@ func wholeSeconds(d time.Duration) int64 {
 // hardware counts down twice (pretimeout, then reset).
 func survivalMargin(timeout time.Duration) time.Duration {
 	return max(30*time.Second, timeout/2)
-}
-
-// openError says what an open failure means for a watchdog.
-func openError(path string, err error) error {
-	switch {
-	case errors.Is(err, ErrNotWatchdog):
-		return err
-	case errors.Is(err, unix.EBUSY):
-		return fmt.Errorf("watchdog %s is held by another process, e.g. systemd's watchdog (RuntimeWatchdogSec= in /etc/systemd/system.conf) or the watchdog daemon: stop it, use another watchdog device, or use method rtc: %w", path, err)
-	case errors.Is(err, unix.ENOENT):
-		return fmt.Errorf("no watchdog at %s: load the driver (for a software one, modprobe softdog) or set host_reset.watchdog.device: %w", path, err)
-	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-		return fmt.Errorf("may not open watchdog %s: run as root or give this user write access to the device: %w", path, err)
-	}
-	return fmt.Errorf("opening watchdog %s: %w", path, err)
-}
-
-// timeoutNote says, for the log, why the driver's timeout is used instead of
-// the configured one.
-func timeoutNote(err error) string {
-	switch {
-	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
-		return "the driver refused this timeout (out of its range, or not settable): continuing with the driver's own timeout"
-	}
-	return "setting the timeout failed: continuing with the driver's own timeout"
 }

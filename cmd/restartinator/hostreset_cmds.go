@@ -45,7 +45,7 @@ func hostResetCommands(app *kingpin.Application) []command {
 }
 
 func registerHostReset(app *kingpin.Application, c *hostResetCmd) command {
-	clause := app.Command("host-reset", "Hard-reset this host now through its watchdog or RTC, to check the setup by hand. It really resets unless --dry-run.")
+	clause := app.Command("host-reset", "Hard-reset this host now through its watchdog or RTC, to check the setup by hand. It really resets unless --dry-run. Linux only.")
 	clause.Flag("method", "How to reset: watchdog or rtc.").Required().EnumVar(&c.method, config.ResetWatchdog, config.ResetRTC)
 	clause.Flag("dry-run", "Say exactly what would be done (device, timeout, rtcwake argv) and do nothing.").BoolVar(&c.dryRun)
 	clause.Flag("device", "The watchdog or RTC device to use instead of the configured one.").PlaceHolder("PATH").StringVar(&c.device)
