@@ -16,7 +16,7 @@ all: build
 
 ## build: the binary, ./restartinator
 build:
-	$(GO) build -o $(BIN) ./cmd/restartinator
+	$(GO) build -ldflags '$(VERSION_LDFLAGS)' -o $(BIN) ./cmd/restartinator
 
 ## run: the demo, on loopback, with simulated plugs and devices
 run demo: build
