@@ -82,7 +82,7 @@ release-tarballs: release-docs
 		mkdir -p $$d/examples $$d/completions; \
 		cp $(DIST)/build/$$t/restartinator* $$d/; \
 		cp LICENSE README.md CHANGELOG.md $(DIST)/build/docs/NOTICE $(DIST)/build/docs/THIRD_PARTY_LICENSES.md $$d/; \
-		cp examples/*.yml examples/*.json examples/*.service $$d/examples/; \
+		cp -R examples/. $$d/examples/; rm -f $$d/examples/*_test.go; \
 		cp packaging/restartinator.yml $$d/examples/restartinator-minimal.yml; \
 		cp $(DIST)/build/docs/restartinator.1 $$d/; \
 		cp $(DIST)/build/docs/completions/* $$d/completions/; \

@@ -15,6 +15,14 @@ command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || debs+=(mosquitto)
 # curl drives the Shelly simulator with a digest client we did not write.
 command -v curl >/dev/null 2>&1 || debs+=(curl)
+# make package-test (issue 20): podman builds and exports the OCI image, rpm
+# reads the .rpm, qemu-user-static runs the arm builds, systemd-analyze
+# verifies the unit, groff renders the man page.
+command -v podman >/dev/null 2>&1 || debs+=(podman)
+command -v rpm >/dev/null 2>&1 || debs+=(rpm)
+command -v qemu-arm-static >/dev/null 2>&1 || debs+=(qemu-user-static)
+command -v systemd-analyze >/dev/null 2>&1 || debs+=(systemd)
+command -v groff >/dev/null 2>&1 || debs+=(groff-base)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""

@@ -74,6 +74,10 @@ var kinds = []kind{
 	{"GPL", false, titled("gnu general public license")},
 	{"SSPL", false, titled("server side public license")},
 	{"MPL-2.0", true, titled("mozilla public license version 2.0")},
+	// EPL-2.0's copyleft is per file, like MPL-2.0's (the ASF's category B:
+	// fine in binary form); Eclipse projects also offer EDL-1.0, a BSD-3.
+	{"EPL-2.0", true, titled("eclipse public license - v 2.0")},
+	{"EDL-1.0 (BSD-3-Clause)", true, titled("eclipse distribution license - v 1.0")},
 	{"Apache-2.0", true, has("apache license", "version 2.0")},
 	{"MIT", true, has("permission is hereby granted, free of charge, to any person obtaining a copy")},
 	{"ISC", true, has("permission to use, copy, modify, and", "distribute this software for any purpose with or without fee is hereby granted")},
@@ -105,7 +109,7 @@ type dep struct {
 	problem  string
 }
 
-var licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying|unlicense)([.-].*)?$`)
+var licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying|unlicense|edl-v\d+|epl-v\d+)([.-].*)?$`)
 
 func main() {
 	list := flag.String("list", "", "write the list of linked modules and their licenses (Markdown) to this file")
