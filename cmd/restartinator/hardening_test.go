@@ -272,3 +272,27 @@ func TestWatchdogPathCheckedAtLoad(t *testing.T) {
 		t.Errorf("--config.check: exit %d\n%s", code, &out)
 	}
 }
+
+// The state file is damaged mid-cycle (the outlet is off, its intent
+// written) and the process dies: the restarted binary restores the intent
+// from the backup and switches the outlet back on.
+func TestDamagedStateMidCycleOutletBackOn(t *testing.T) {
+	r := newCycleRig(t)
+	cmd, addr, _ := startBinary(t, "--config.file", r.cfgPath)
+	r.startCycle(t, addr)
+	if err := os.WriteFile(r.state, []byte("{\"version\":1,\"intents\":{\"p/\":{\x00\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if r.relayOn(t) {
+		t.Fatal("outlet on right after the kill: the test proves nothing")
+	}
+	_, _, logs := startBinary(t, "--config.file", r.cfgPath)
+	waitFor(t, "the restarted binary to switch the outlet back on", func() bool { return r.relayOn(t) })
+	for _, want := range []string{"state file was damaged; moved it aside", "state restored from the backup", "previous run stopped mid-cycle"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package state owns the state file: pending power-cycle intents, cycle
 // history, webhook dedup keys and queued notifications. It is written atomically
-// (temp file, fsync, rename) so a crash never leaves half a file, and a
-// damaged file is set aside with a warning instead of stopping the program.
+// (temp file, fsync, rename) so a crash never leaves half a file, with a
+// backup copy written before each replace; a damaged file is set aside with
+// a warning and the state restored from the backup, instead of stopping the
+// program or losing pending intents.
 package state
 
 import (
@@ -65,25 +67,65 @@ type Store struct {
 	f      file
 }
 
-// Open reads the state file at path. A missing file is an empty state; a
-// damaged one is renamed aside with a warning.
+// Open reads the state file at path. A missing file is an empty state. A
+// damaged one is renamed aside with a warning, and the state is taken from
+// the backup (path.bak, written before every replace of the main file), so
+// pending power-cycle intents survive: an outlet left off is switched back
+// on at reconcile.
 func Open(path string, logger *slog.Logger) (*Store, error) {
 	s := &Store{path: path, logger: logger, f: emptyFile()}
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
+	if path == "" {
 		return s, nil
-	case err != nil:
+	}
+	data, err := os.ReadFile(path)
+	missing := errors.Is(err, os.ErrNotExist)
+	if err != nil && !missing {
 		return nil, fmt.Errorf("reading state file: %w", err)
 	}
-	var f file
-	if err := json.Unmarshal(data, &f); err != nil {
+	var damaged error
+	if !missing {
+		f, err := parse(data)
+		if err == nil {
+			s.f = f
+			return s, nil
+		}
+		damaged = err
 		aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
 		if rerr := os.Rename(path, aside); rerr != nil {
 			return nil, fmt.Errorf("state file %s is damaged (%v) and cannot be moved aside: %w", path, err, rerr)
 		}
-		logger.Warn("state file was damaged; moved it aside and started with an empty state", "file", path, "moved_to", aside, "err", err)
-		return s, nil
+		logger.Warn("state file was damaged; moved it aside", "file", path, "moved_to", aside, "err", err)
+	}
+	bak := backupPath(path)
+	bdata, berr := os.ReadFile(bak)
+	if berr == nil {
+		f, perr := parse(bdata)
+		if perr == nil {
+			s.f = f
+			logger.Warn("state restored from the backup", "file", path, "backup", bak, "main_file_damaged", damaged != nil,
+				"intents", len(f.Intents), "cycles", len(f.History))
+			if err := s.save(); err != nil {
+				logger.Error("cannot rewrite the state file from its backup", "file", path, "err", err)
+			}
+			return s, nil
+		}
+		berr = perr
+	}
+	if damaged != nil {
+		logger.Warn("no usable state backup: started with an empty state; an outlet a cycle left off stays off unless its plug's timer switches it on",
+			"file", path, "backup", bak, "err", berr)
+	}
+	return s, nil
+}
+
+// backupPath is where the last good copy of the state file is kept.
+func backupPath(path string) string { return path + ".bak" }
+
+// parse decodes a state file and fills in what older versions lack.
+func parse(data []byte) (file, error) {
+	var f file
+	if err := json.Unmarshal(data, &f); err != nil {
+		return file{}, err
 	}
 	if f.Intents == nil {
 		f.Intents = map[string]Intent{}
@@ -100,15 +142,16 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 		}
 		f.MailQueue = nil
 	}
-	s.f = f
-	return s, nil
+	return f, nil
 }
 
 func emptyFile() file {
 	return file{Version: 1, Intents: map[string]Intent{}, Dedup: map[string]time.Time{}}
 }
 
-// save writes the state atomically. Callers hold s.mu.
+// save writes the state atomically, first to the backup and then to the
+// main file, so a main file damaged later (a disk error, an editor) can be
+// restored by Open with everything it had. Callers hold s.mu.
 func (s *Store) save() error {
 	if s.path == "" {
 		return nil
@@ -117,29 +160,40 @@ func (s *Store) save() error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp-*")
+	if err := writeAtomic(backupPath(s.path), data); err != nil {
+		return err
+	}
+	if err := writeAtomic(s.path, data); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		_ = d.Sync() // best effort: not every file system syncs directories
+		d.Close()
+	}
+	return nil
+}
+
+// writeAtomic replaces path with data: temp file, fsync, rename.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing state file: %w — is %s writable?", err, dir)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("writing state file: %w", err)
+		return fmt.Errorf("writing state file %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("syncing state file: %w", err)
+		return fmt.Errorf("syncing state file %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("replacing state file: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: not every file system syncs directories
-		d.Close()
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replacing state file %s: %w", path, err)
 	}
 	return nil
 }

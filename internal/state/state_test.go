@@ -101,8 +101,70 @@ func TestAtomicWriteLeavesNoTempFiles(t *testing.T) {
 		s.AddIntent(Intent{Plug: "p", Outlet: "", Started: time.Unix(int64(i), 0)})
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d files, want only the state file", len(entries))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "s.json s.json.bak" {
+		t.Errorf("directory holds %v, want only the state file and its backup", names)
+	}
+}
+
+// A state file damaged mid-cycle (after the intent was written) is set
+// aside and everything — the intent above all — comes back from the backup.
+func TestDamagedFileRestoredFromBackup(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	s, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	s.AddCycle(Cycle{Device: "cam", Trigger: "auto", Started: now, Ended: now.Add(time.Minute), OK: true})
+	if err := s.AddIntent(Intent{Plug: "strip", Outlet: "2", Devices: []string{"cam"}, Trigger: "auto", Started: now}); err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string][]byte{"truncated": []byte(`{"version":1,"intents":{"strip/2":{"plug":"str`), "zeroed": make([]byte, 512)} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, damage, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(path, quiet())
+			if err != nil {
+				t.Fatalf("damaged file was fatal: %v", err)
+			}
+			if in := r.Intents(); len(in) != 1 || in[0].Plug != "strip" || in[0].Outlet != "2" {
+				t.Fatalf("intents after the damage = %+v, want the pending one from the backup", in)
+			}
+			if h := r.History("cam"); len(h) != 1 {
+				t.Errorf("history after the damage = %+v", h)
+			}
+			if _, err := parseFile(t, path); err != nil {
+				t.Errorf("the main file was not rewritten from the backup: %v", err)
+			}
+		})
+	}
+}
+
+func parseFile(t *testing.T, path string) (file, error) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return file{}, err
+	}
+	return parse(b)
+}
+
+func TestBothDamagedStartsEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	os.WriteFile(path, []byte(`{`), 0o600)
+	os.WriteFile(path+".bak", []byte(`{"intents": [`), 0o600)
+	s, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Intents()) != 0 {
+		t.Error("intents from two damaged files")
 	}
 }
 
