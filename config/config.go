@@ -213,6 +213,9 @@ type WebhookConfig struct {
 	BearerToken     commoncfg.Secret `yaml:"bearer_token,omitempty"`
 	BearerTokenFile string           `yaml:"bearer_token_file,omitempty"`
 	MaxBodyBytes    int64            `yaml:"max_body_bytes,omitempty"`
+	// MaxAlertsPerRequest bounds the alerts one request acts on; the rest
+	// are answered "truncated" with a 503, so Alertmanager's retry acts on them.
+	MaxAlertsPerRequest int `yaml:"max_alerts_per_request,omitempty"`
 	// EpisodeQuiet closes an alert episode once its device has been up this
 	// long, for Alertmanagers that do not send resolved notifications.
 	EpisodeQuiet Duration       `yaml:"episode_quiet,omitempty"`
@@ -304,4 +307,7 @@ var (
 	// DefaultEpisodeQuiet: a device up this long after a webhook cycle has
 	// come through the outage, even if no resolved notification said so.
 	DefaultEpisodeQuiet = Duration(15 * time.Minute)
+	// DefaultMaxAlertsPerRequest: each cycle checks its plug first (up to
+	// 5 s when it does not answer), so 20 fit the HTTP write timeout.
+	DefaultMaxAlertsPerRequest = 20
 )

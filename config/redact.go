@@ -91,17 +91,23 @@ func (p ProbeConfig) MarshalYAML() (any, error) {
 	}
 	q.URL = RedactURL(q.URL)
 	if hc := q.HTTPClientConfig; hc != nil {
-		c := *hc
-		c.ProxyURL = redactURLValue(c.ProxyURL)
-		if c.OAuth2 != nil {
-			o := *c.OAuth2
-			o.TokenURL = RedactURL(o.TokenURL)
-			o.ProxyURL = redactURLValue(o.ProxyURL)
-			c.OAuth2 = &o
-		}
+		c := redactHTTPClient(*hc)
 		q.HTTPClientConfig = &c
 	}
 	return q, nil
+}
+
+// redactHTTPClient redacts the URLs of an http_client_config beyond what
+// prometheus/common does (Secret fields, and proxy_url's password only).
+func redactHTTPClient(c commoncfg.HTTPClientConfig) commoncfg.HTTPClientConfig {
+	c.ProxyURL = redactURLValue(c.ProxyURL)
+	if c.OAuth2 != nil {
+		o := *c.OAuth2
+		o.TokenURL = RedactURL(o.TokenURL)
+		o.ProxyURL = redactURLValue(o.ProxyURL)
+		c.OAuth2 = &o
+	}
+	return c
 }
 
 // MarshalYAML shows the broker URL redacted (it may carry user:password@),

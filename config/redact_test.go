@@ -89,7 +89,7 @@ func plant(t *testing.T, v reflect.Value, path string, planted map[string]string
 			fv := v.Field(i)
 			if fv.Kind() == reflect.String && fv.Type() != secretType {
 				switch {
-				case strings.Contains(key, "url") || key == "broker":
+				case (strings.Contains(key, "url") && !strings.HasSuffix(key, "_file")) || key == "broker":
 					fv.SetString(withURL(p))
 				case secretish.MatchString(key) && !strings.HasSuffix(key, "_file") && !strings.HasSuffix(key, "_ref") && !strings.HasSuffix(key, "_id"):
 					t.Errorf("%s looks like a secret but is a plain string: make it a commoncfg.Secret so it is redacted", p)

@@ -107,6 +107,12 @@ func (c *Config) validate() error {
 			fail("webhook.bearer_token_file %s is empty: put the token in it, or remove the key to rely on loopback trust", f)
 		}
 	}
+	if c.Webhook.MaxAlertsPerRequest < 0 {
+		fail("webhook.max_alerts_per_request must be positive")
+	}
+	if c.Webhook.MaxAlertsPerRequest == 0 {
+		c.Webhook.MaxAlertsPerRequest = DefaultMaxAlertsPerRequest
+	}
 	if c.Webhook.MaxBodyBytes < 0 {
 		fail("webhook.max_body_bytes must be positive")
 	}

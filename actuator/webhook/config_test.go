@@ -63,15 +63,18 @@ restartinator_webhook_alerts_total{action="cycle",result="failed"} 1
 restartinator_webhook_alerts_total{action="cycle",result="missing_label"} 0
 restartinator_webhook_alerts_total{action="cycle",result="resolved"} 0
 restartinator_webhook_alerts_total{action="cycle",result="started"} 1
+restartinator_webhook_alerts_total{action="cycle",result="truncated"} 0
 restartinator_webhook_alerts_total{action="cycle",result="unknown_device"} 0
 restartinator_webhook_alerts_total{action="host_reset",result="duplicate"} 0
 restartinator_webhook_alerts_total{action="host_reset",result="failed"} 0
 restartinator_webhook_alerts_total{action="host_reset",result="host_reset"} 0
 restartinator_webhook_alerts_total{action="host_reset",result="resolved"} 0
+restartinator_webhook_alerts_total{action="host_reset",result="truncated"} 0
 restartinator_webhook_alerts_total{action="none",result="no_route"} 2
 restartinator_webhook_alerts_total{action="notify",result="duplicate"} 0
 restartinator_webhook_alerts_total{action="notify",result="notified"} 0
 restartinator_webhook_alerts_total{action="notify",result="resolved"} 0
+restartinator_webhook_alerts_total{action="notify",result="truncated"} 0
 # HELP restartinator_webhook_requests_total Alertmanager webhook requests, by HTTP status code of the reply.
 # TYPE restartinator_webhook_requests_total counter
 restartinator_webhook_requests_total{status="200"} 1

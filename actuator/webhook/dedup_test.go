@@ -156,7 +156,7 @@ func TestStateFileUnwritable(t *testing.T) {
 	if got, want := f.Calls(), []string{"cycle cam"}; !slices.Equal(got, want) {
 		t.Errorf("calls %q, want %q: the cycle acts once, the host reset never", got, want)
 	}
-	if !strings.Contains(logs.String(), "acting anyway") {
+	if !strings.Contains(logs.String(), "acted anyway") {
 		t.Errorf("log lacks the warning:\n%s", logs.String())
 	}
 }

@@ -143,11 +143,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outs := make([]outcome, len(m.Alerts))
 	var t tally
 	retry := false
+	// One state-file save for the whole request, not one per alert.
+	req := &request{batch: h.state.Batch(), budget: s.maxActions}
 	for i := range m.Alerts {
-		o, again := h.handleAlert(r.Context(), s, &m.Alerts[i], now)
+		o, again := h.handleAlert(r.Context(), s, req, &m.Alerts[i], now)
 		outs[i] = o
 		t[o.action][o.result]++
 		retry = retry || again
+	}
+	if err := req.batch.Commit(); err != nil {
+		h.logger.Warn("cannot record the webhook's alerts in the state file; they acted anyway, but after a restart a repeat of them may act again", "err", err)
+	}
+	if req.truncated > 0 {
+		// Alertmanager retries a 503; the alerts that acted are then
+		// duplicates, so each retry acts on the next ones.
+		retry = true
+		h.logger.Warn("webhook request carried more alerts to act on than webhook.max_alerts_per_request; the rest are answered truncated and act on Alertmanager's retry",
+			"max_alerts_per_request", s.maxActions, "truncated", req.truncated, "group_key", m.GroupKey)
 	}
 	h.metrics.add(&t)
 
@@ -184,10 +196,18 @@ func (h *Handler) reply(w http.ResponseWriter, buf *bytes.Buffer, code int) {
 	h.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
+// request is one webhook request's state: its batch of state-file changes
+// and how many more alerts it may act on.
+type request struct {
+	batch     *state.Batch
+	budget    int
+	truncated int
+}
+
 // handleAlert decides and acts on one alert. retry reports a failure that a
 // retry of the notification could mend; the alert's dedup key is then
 // forgotten so the retry acts.
-func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Alert, now time.Time) (o outcome, retry bool) {
+func (h *Handler) handleAlert(ctx context.Context, s *settings, req *request, a *template.Alert, now time.Time) (o outcome, retry bool) {
 	o = outcome{fingerprint: a.Fingerprint, alertname: a.Labels["alertname"]}
 	rt := s.match(a.Labels)
 	if rt == nil {
@@ -207,7 +227,7 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	if a.Status != statusFiring {
 		// The episode is over: the next firing notification is a new outage.
 		o.result = resResolved
-		h.closeEpisode(o.fingerprint)
+		req.batch.CloseEpisode(o.fingerprint)
 		if h.logger.Enabled(ctx, slog.LevelDebug) {
 			h.logger.Debug("webhook alert resolved; nothing to do", "alertname", o.alertname, "fingerprint", o.fingerprint, "action", o.action.String())
 		}
@@ -225,48 +245,49 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	// acted is kept, so a stale repeat of one arriving after the episode
 	// closed is still known.
 	key := o.fingerprint + "@" + a.StartsAt.UTC().Format(time.RFC3339Nano)
-	if open, why := h.openEpisode(s, o, a.StartsAt, now); open {
+	if open, why := h.openEpisode(s, req.batch, o, a.StartsAt, now); open {
 		// Prometheus replicas give one outage several startsAt, and
 		// Alertmanager merges them over time: all one episode.
-		if _, err := h.state.SeenAlert(key, now, h.dedupTTL); err != nil {
-			h.logger.Warn("cannot record the webhook alert in the state file", "fingerprint", o.fingerprint, "err", err)
-		}
+		req.batch.SeenAlert(key, now, h.dedupTTL)
 		o.result = resDuplicate
 		o.detail = why
 		h.logAction(slog.LevelDebug, o)
 		return o, false
 	}
-	seen, err := h.state.SeenAlert(key, now, h.dedupTTL)
-	if seen {
+	if req.batch.SeenAlert(key, now, h.dedupTTL) {
 		// Alertmanager's repeats and HA peers make these routine.
 		o.result = resDuplicate
 		o.detail = "this alert (fingerprint and startsAt) already acted"
 		h.logAction(slog.LevelDebug, o)
 		return o, false
 	}
-	if err != nil {
-		if rt.action == actHostReset {
-			// Without a record that survives the reset, the repeat of this
-			// alert after reboot would reset the host again, and again.
-			h.forget(o.fingerprint, key)
+	if req.budget <= 0 {
+		// Forgotten, so the retry Alertmanager makes acts on it.
+		req.batch.ForgetAlert(key)
+		req.truncated++
+		o.result = resTruncated
+		o.detail = "not acted on: this request has more alerts to act on than webhook.max_alerts_per_request; answered 503 so Alertmanager retries"
+		return o, false
+	}
+	req.budget--
+	req.batch.OpenEpisode(o.fingerprint, state.Episode{Device: o.device, Acted: now, StartsAt: a.StartsAt}, h.dedupTTL)
+	if rt.action == actHostReset {
+		// Without a record that survives the reset, the repeat of this
+		// alert after reboot would reset the host again, and again.
+		if err := req.batch.Commit(); err != nil {
+			h.forget(req.batch, o.fingerprint, key)
 			o.result = resFailed
 			o.detail = fmt.Sprintf("not resetting the host: cannot record the alert in the state file: %v", err)
 			h.logAction(slog.LevelError, o)
 			return o, true
 		}
-		h.logger.Warn("cannot record the webhook alert in the state file; acting anyway, but after a restart a repeat of it may act again",
-			"alertname", o.alertname, "fingerprint", o.fingerprint, "err", err)
-	}
-	if err := h.state.OpenEpisode(o.fingerprint, state.Episode{Device: o.device, Acted: now, StartsAt: a.StartsAt}, h.dedupTTL); err != nil {
-		h.logger.Warn("cannot record the alert episode in the state file; after a restart a notification of it with another startsAt may act again",
-			"alertname", o.alertname, "fingerprint", o.fingerprint, "err", err)
 	}
 
 	switch rt.action {
 	case actCycle:
-		return h.cycle(ctx, o, key)
+		return h.cycle(ctx, req.batch, o, key)
 	case actHostReset:
-		return h.resetHost(ctx, o, key)
+		return h.resetHost(ctx, req.batch, o, key)
 	default:
 		h.actions.Notify(event.Event{
 			Kind:    event.Notify,
@@ -282,7 +303,7 @@ func (h *Handler) handleAlert(ctx context.Context, s *settings, a *template.Aler
 	}
 }
 
-func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bool) {
+func (h *Handler) cycle(ctx context.Context, b *state.Batch, o outcome, key string) (outcome, bool) {
 	err := h.actions.CycleDevice(ctx, o.device, Trigger)
 	switch {
 	case err == nil:
@@ -306,14 +327,14 @@ func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bo
 	case errors.Is(err, ErrUnknownDevice):
 		// A retry cannot help, so the reply is 200; forgotten, so a repeat
 		// acts once the device is configured.
-		h.forget(o.fingerprint, key)
+		h.forget(b, o.fingerprint, key)
 		o.result = resUnknownDevice
 		o.detail = fmt.Sprintf("device %q: %v — check the route's device_label and the devices section", o.device, err)
 		h.logAction(slog.LevelWarn, o)
 		return o, false
 	default:
 		// ErrPlugUnreachable or anything unexpected: Alertmanager retries.
-		h.forget(o.fingerprint, key)
+		h.forget(b, o.fingerprint, key)
 		o.result = resFailed
 		o.detail = err.Error() + " (answered 503 so Alertmanager retries)"
 		h.logAction(slog.LevelError, o)
@@ -321,7 +342,7 @@ func (h *Handler) cycle(ctx context.Context, o outcome, key string) (outcome, bo
 	}
 }
 
-func (h *Handler) resetHost(ctx context.Context, o outcome, key string) (outcome, bool) {
+func (h *Handler) resetHost(ctx context.Context, b *state.Batch, o outcome, key string) (outcome, bool) {
 	err := h.actions.ResetHost(ctx, Trigger)
 	switch {
 	case err == nil:
@@ -330,13 +351,13 @@ func (h *Handler) resetHost(ctx context.Context, o outcome, key string) (outcome
 		return o, false
 	case errors.Is(err, ErrNoHostReset):
 		// A config problem: a retry cannot help; a repeat after a fix may.
-		h.forget(o.fingerprint, key)
+		h.forget(b, o.fingerprint, key)
 		o.result = resFailed
 		o.detail = fmt.Sprintf("%v: add a host_reset section (method: watchdog or rtc)", err)
 		h.logAction(slog.LevelError, o)
 		return o, false
 	default:
-		h.forget(o.fingerprint, key)
+		h.forget(b, o.fingerprint, key)
 		o.result = resFailed
 		o.detail = err.Error() + " (answered 503 so Alertmanager retries)"
 		h.logAction(slog.LevelError, o)
@@ -345,11 +366,9 @@ func (h *Handler) resetHost(ctx context.Context, o outcome, key string) (outcome
 }
 
 // forget undoes the record of an alert that did not act, so its retry acts.
-func (h *Handler) forget(fingerprint, key string) {
-	h.closeEpisode(fingerprint)
-	if err := h.state.ForgetAlert(key); err != nil {
-		h.logger.Warn("cannot forget the webhook alert in the state file; after a restart its retry may be taken for a duplicate", "key", key, "err", err)
-	}
+func (h *Handler) forget(b *state.Batch, fingerprint, key string) {
+	b.CloseEpisode(fingerprint)
+	b.ForgetAlert(key)
 }
 
 // openEpisode reports whether a firing alert belongs to an episode that
@@ -357,8 +376,8 @@ func (h *Handler) forget(fingerprint, key string) {
 // (closeEpisode), when the alert's startsAt is after the episode acted (the
 // outage began after the remedy: a new one), when its device has been up
 // for episode_quiet, or after the dedup TTL.
-func (h *Handler) openEpisode(s *settings, o outcome, startsAt, now time.Time) (bool, string) {
-	ep, ok := h.state.Episode(o.fingerprint)
+func (h *Handler) openEpisode(s *settings, b *state.Batch, o outcome, startsAt, now time.Time) (bool, string) {
+	ep, ok := b.Episode(o.fingerprint)
 	switch {
 	case !ok:
 		return false, ""
@@ -374,12 +393,6 @@ func (h *Handler) openEpisode(s *settings, o outcome, startsAt, now time.Time) (
 		ep.Acted.UTC().Format(time.RFC3339), startsAt.UTC().Format(time.RFC3339), s.episodeQuiet)
 }
 
-func (h *Handler) closeEpisode(fingerprint string) {
-	if err := h.state.CloseEpisode(fingerprint); err != nil {
-		h.logger.Warn("cannot close the alert episode in the state file", "fingerprint", fingerprint, "err", err)
-	}
-}
-
 func (h *Handler) logAction(level slog.Level, o outcome) {
 	if !h.logger.Enabled(context.Background(), level) {
 		return
@@ -393,14 +406,27 @@ func (h *Handler) logAction(level slog.Level, o outcome) {
 // description annotations, whichever are set.
 func alertDetail(a *template.Alert) string {
 	sum, desc := strings.TrimSpace(a.Annotations["summary"]), strings.TrimSpace(a.Annotations["description"])
+	var d string
 	switch {
 	case sum != "" && desc != "":
-		return sum + " — " + desc
+		d = sum + " — " + desc
 	case sum != "":
-		return sum
+		d = sum
 	default:
-		return desc
+		d = desc
 	}
+	return capDetail(d)
+}
+
+// maxDetail bounds the text a notify event carries: it is queued in the
+// state file and mailed, and an annotation can be as large as the body.
+const maxDetail = 4 << 10
+
+func capDetail(s string) string {
+	if len(s) <= maxDetail {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxDetail], "") + "… (cut)"
 }
 
 // labelFingerprint is Alertmanager's fingerprint of an alert's labels.

@@ -39,6 +39,7 @@ const (
 	resFailed
 	resNotified
 	resHostReset
+	resTruncated
 	numResults
 )
 
@@ -54,6 +55,7 @@ var resultNames = [numResults]string{
 	resFailed:         "failed",
 	resNotified:       "notified",
 	resHostReset:      "host_reset",
+	resTruncated:      "truncated",
 }
 
 func (r result) String() string { return resultNames[r] }
@@ -86,9 +88,9 @@ func newMetrics() *metrics {
 	}
 	for a, results := range map[action][]result{
 		actNone:      {resNoRoute},
-		actCycle:     {resStarted, resDuplicate, resAlreadyCycling, resCycledByPeer, resUnknownDevice, resResolved, resMissingLabel, resFailed},
-		actHostReset: {resHostReset, resDuplicate, resResolved, resFailed},
-		actNotify:    {resNotified, resDuplicate, resResolved},
+		actCycle:     {resStarted, resDuplicate, resAlreadyCycling, resCycledByPeer, resUnknownDevice, resResolved, resMissingLabel, resFailed, resTruncated},
+		actHostReset: {resHostReset, resDuplicate, resResolved, resFailed, resTruncated},
+		actNotify:    {resNotified, resDuplicate, resResolved, resTruncated},
 	} {
 		for _, r := range results {
 			m.alerts.WithLabelValues(a.String(), r.String())

@@ -22,6 +22,7 @@ type route struct {
 // settings is one config generation, swapped as a whole on reload.
 type settings struct {
 	maxBody      int64
+	maxActions   int // alerts acted on per request; the rest are truncated
 	episodeQuiet time.Duration
 	routes       []route
 }
@@ -31,9 +32,12 @@ type settings struct {
 // and a route whose matchers do not parse is left out (logged) rather than
 // matching every alert.
 func compile(cfg config.WebhookConfig, logger *slog.Logger) *settings {
-	s := &settings{maxBody: cfg.MaxBodyBytes, episodeQuiet: cfg.EpisodeQuiet.D()}
+	s := &settings{maxBody: cfg.MaxBodyBytes, episodeQuiet: cfg.EpisodeQuiet.D(), maxActions: cfg.MaxAlertsPerRequest}
 	if s.maxBody <= 0 {
 		s.maxBody = config.DefaultMaxBody
+	}
+	if s.maxActions <= 0 {
+		s.maxActions = config.DefaultMaxAlertsPerRequest
 	}
 	if s.episodeQuiet <= 0 {
 		s.episodeQuiet = config.DefaultEpisodeQuiet.D()

@@ -32,6 +32,12 @@ func (s *Store) Episode(fingerprint string) (Episode, bool) {
 func (s *Store) OpenEpisode(fingerprint string, ep Episode, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.openEpisode(fingerprint, ep, ttl)
+	return s.save()
+}
+
+// openEpisode is OpenEpisode in memory. Callers hold s.mu.
+func (s *Store) openEpisode(fingerprint string, ep Episode, ttl time.Duration) {
 	if s.f.Episodes == nil {
 		s.f.Episodes = map[string]Episode{}
 	}
@@ -49,7 +55,6 @@ func (s *Store) OpenEpisode(fingerprint string, ep Episode, ttl time.Duration) e
 		delete(s.f.Episodes, oldest)
 	}
 	s.f.Episodes[fingerprint] = ep
-	return s.save()
 }
 
 // CloseEpisode ends the episode of fingerprint, if one is open.

@@ -65,6 +65,7 @@ type Store struct {
 	logger *slog.Logger
 	mu     sync.Mutex
 	f      file
+	saves  int64 // files written, for tests and diagnostics
 }
 
 // Open reads the state file at path. A missing file is an empty state. A
@@ -160,6 +161,7 @@ func (s *Store) save() error {
 	if err != nil {
 		return err
 	}
+	s.saves++
 	if err := writeAtomic(backupPath(s.path), data); err != nil {
 		return err
 	}
@@ -196,6 +198,14 @@ func writeAtomic(path string, data []byte) error {
 		return fmt.Errorf("replacing state file %s: %w", path, err)
 	}
 	return nil
+}
+
+// Saves is how many times the state has been written (backup and main
+// file counting as one).
+func (s *Store) Saves() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saves
 }
 
 // IntentKey names an outlet in the intent table.

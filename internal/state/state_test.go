@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -190,5 +191,32 @@ func TestMailQueueMigrates(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	if strings.Contains(string(data), "mail_queue") || !strings.Contains(string(data), `"notify_queues":{"email":`) {
 		t.Errorf("state file after a save:\n%s", data)
+	}
+}
+
+// The webhook's dedup keys are capped: past maxDedupKeys the oldest go
+// first, however young; a batch writes once.
+func TestDedupKeysCappedOldestFirst(t *testing.T) {
+	s, _ := Open(filepath.Join(t.TempDir(), "s.json"), quiet())
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	b := s.Batch()
+	for i := range maxDedupKeys + 5 {
+		if b.SeenAlert(fmt.Sprintf("k%05d", i), now.Add(time.Duration(i)*time.Millisecond), 24*time.Hour) {
+			t.Fatalf("key %d reported seen", i)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Saves(); got != 1 {
+		t.Errorf("%d saves for one batch, want 1", got)
+	}
+	if n := len(s.f.Dedup); n != maxDedupKeys {
+		t.Errorf("%d dedup keys kept, want %d", n, maxDedupKeys)
+	}
+	for i, want := range map[int]bool{0: false, 4: false, 5: true, maxDedupKeys + 4: true} {
+		if _, ok := s.f.Dedup[fmt.Sprintf("k%05d", i)]; ok != want {
+			t.Errorf("key %d kept %v, want %v", i, ok, want)
+		}
 	}
 }

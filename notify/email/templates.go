@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/notify"
@@ -121,5 +122,28 @@ func (t *templates) render(d *notify.Data) (subject, body string, err error) {
 	if err := t.body.Execute(&bb, d); err != nil {
 		return "", "", fmt.Errorf("notifications.email.body_template: %w", err)
 	}
-	return strings.Join(strings.Fields(sb.String()), " "), bb.String(), nil
+	return strings.Join(strings.Fields(sb.String()), " "), capBody(bb.String()), nil
+}
+
+// MaxBodyBytes bounds a mail body: a burst of a thousand alerts, or an
+// alert with a huge annotation, must not become a mail servers refuse.
+const MaxBodyBytes = 256 << 10
+
+// capBody cuts a body longer than MaxBodyBytes at a line end (or a rune
+// boundary) and says how much was left out.
+func capBody(body string) string {
+	if len(body) <= MaxBodyBytes {
+		return body
+	}
+	cut := body[:MaxBodyBytes]
+	if i := strings.LastIndexByte(cut, '\n'); i > MaxBodyBytes/2 {
+		cut = cut[:i+1]
+	} else {
+		cut = strings.ToValidUTF8(cut, "")
+		for len(cut) > 0 && !utf8.ValidString(cut) {
+			cut = cut[:len(cut)-1]
+		}
+		cut += "\n"
+	}
+	return cut + fmt.Sprintf("[message cut: %d more bytes not shown (mail bodies are limited to %d bytes); see the status page]\n", len(body)-len(cut), MaxBodyBytes)
 }

@@ -2,11 +2,13 @@ package email
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/event"
@@ -186,5 +188,30 @@ func TestValidateTemplates(t *testing.T) {
 				t.Fatalf("error %q, want it to contain %q", err, c.wantErr)
 			}
 		})
+	}
+}
+
+// A burst of a thousand alerts with long annotations makes a mail body cut
+// at MaxBodyBytes, at a line end, saying what was left out.
+func TestMailBodyCapped(t *testing.T) {
+	tmpl, err := parseTemplates(&config.EmailConfig{BodyTemplate: `{{ range .Events }}{{ .Device }}: {{ .Detail }}
+{{ end }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Event
+	for i := range 1000 {
+		evs = append(evs, event.Event{Kind: event.Notify, Time: t0, Device: fmt.Sprintf("dev%04d", i), Detail: strings.Repeat("disk full é ", 100)})
+	}
+	_, body, err := tmpl.render(notify.NewData(evs, "pi-monitor", "", t0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > MaxBodyBytes+200 || !strings.Contains(body, "[message cut: ") || !utf8.ValidString(body) {
+		t.Fatalf("body of %d bytes, valid UTF-8 %v, ends %q", len(body), utf8.ValidString(body), body[max(0, len(body)-200):])
+	}
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	if last := lines[len(lines)-2]; !strings.HasSuffix(last, "disk full é ") {
+		t.Errorf("cut inside a line: %q", last)
 	}
 }
