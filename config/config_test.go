@@ -342,3 +342,15 @@ func TestDetectFormat(t *testing.T) {
 		}
 	}
 }
+
+// Without indicator_file_path the legacy INI's indicator lives under
+// /run/restartinator, not /tmp where any local user could create it.
+func TestLegacyINIDefaultIndicatorUnderRun(t *testing.T) {
+	c, err := Load([]byte("[general]\nrecovery_device = rtc\n"), "config.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Triggers.Files[0].Path; got != "/run/restartinator/pywatchdog-fault-indicator" {
+		t.Errorf("default indicator %q", got)
+	}
+}

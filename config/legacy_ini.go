@@ -14,6 +14,7 @@ import (
 //
 //	[general]         recovery_device -> host_reset.method
 //	                  checking_interval, indicator_file_path -> triggers.files[0]
+//	                  (default DefaultIndicatorPath, not the original's /tmp one)
 //	                  single_run -> global.single_run (a real boolean; 0 interval means single run too)
 //	[watchdog-device] wdt_path, wdt_kill_delay -> host_reset.watchdog.device, timeout
 //	[rtc-device]      rtc_path, rtc_mode -> host_reset.rtc.device, mode
@@ -85,12 +86,18 @@ func parsePyStabilityINI(data []byte) (*Config, error) {
 		},
 	}
 	c.Triggers.Files = []FileTrigger{{
-		Path:          get("general", "indicator_file_path", "/tmp/pywatchdog-fault-indicator").value,
+		Path:          get("general", "indicator_file_path", DefaultIndicatorPath).value,
 		CheckInterval: interval,
 		Action:        ActionHostReset,
 	}}
 	return c, nil
 }
+
+// DefaultIndicatorPath is the indicator file when config.ini names none.
+// py-stability-iot's own default, /tmp/pywatchdog-fault-indicator, let any
+// local user reset the host; /run/restartinator is writable only by root
+// and the service (systemd's RuntimeDirectory=restartinator creates it).
+const DefaultIndicatorPath = "/run/restartinator/pywatchdog-fault-indicator"
 
 type iniValue struct {
 	value string

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -100,6 +101,10 @@ func New(triggers []config.FileTrigger, opts Options) (*Watcher, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			continue
 		}
+		if err := checkDir(filepath.Dir(path)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			continue
+		}
 		w.triggers = append(w.triggers, &trigger{
 			cfg:  c,
 			path: path,
@@ -153,7 +158,8 @@ func (w *Watcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	fw := w.startNotify(ctx, &wg)
 	for _, t := range w.triggers {
-		t.log.Info("watching for indicator file", "check_interval", t.cfg.CheckInterval, "device", t.cfg.Device, "fsnotify", fw != nil)
+		t.log.Info("watching for indicator file", "check_interval", t.cfg.CheckInterval, "device", t.cfg.Device, "fsnotify", fw != nil,
+			"acts_on_files_owned_by", fmt.Sprintf("root or uid %d (this service)", os.Geteuid()))
 		wg.Go(func() { w.watch(ctx, t, fw) })
 	}
 	<-ctx.Done()
@@ -192,12 +198,26 @@ func (w *Watcher) check(ctx context.Context, t *trigger) (acted bool, err error)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if _, err := os.Lstat(t.path); err != nil {
+	fi, err := os.Lstat(t.path)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			t.lastErr = ""
 			return false, nil
 		}
 		return false, t.failed(fmt.Errorf("checking for indicator file %s: %w (check the permissions of %s)", t.path, err, filepath.Dir(t.path)))
+	}
+	// The directory may have been created (or loosened) since New.
+	if err := checkDir(filepath.Dir(t.path)); err != nil {
+		return false, t.failed(fmt.Errorf("indicator file %s present, not acting on it: %w", t.path, err))
+	}
+	if uid, ok := fileOwner(fi); ok && uid != 0 && uid != os.Geteuid() {
+		// Any user may create files in a sticky world-writable directory
+		// such as /tmp: such a file must not reset the host. Removed, so a
+		// legitimate writer's next file is its own.
+		rerr := os.Remove(t.path)
+		err := fmt.Errorf("indicator file %s is owned by uid %d, neither root nor this service (uid %d): not acting on it%s — write it as root or as the service user, in a directory only they can write",
+			t.path, uid, os.Geteuid(), map[bool]string{true: " (removed)", false: fmt.Sprintf(" (and it could not be removed: %v)", rerr)}[rerr == nil])
+		return false, t.failed(err)
 	}
 	if err := os.Remove(t.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -320,4 +340,30 @@ func kick(t *trigger) {
 	case t.kick <- struct{}{}:
 	default: // a check is already due
 	}
+}
+
+// checkDir refuses an indicator directory that every user may write and
+// that has no sticky bit: anyone could create, replace or rename the file
+// there. (A sticky world-writable directory such as /tmp is allowed: the
+// owner check in check refuses other users' files.) A directory that does
+// not exist yet is watched for.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil
+	}
+	if m := fi.Mode(); m&0o002 != 0 && m&fs.ModeSticky == 0 {
+		return fmt.Errorf("directory %s is writable by every user and has no sticky bit (mode %s): anyone could create or replace the indicator file; "+
+			"use a directory only root and the service user can write, such as /run/restartinator (systemd: RuntimeDirectory=restartinator), or chmod o-w %s", dir, m.Perm(), dir)
+	}
+	return nil
+}
+
+// fileOwner is the uid that owns a file, where the platform says.
+func fileOwner(fi fs.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
