@@ -32,9 +32,16 @@ type rig struct {
 // and a client; SafeCycle gets a second fake clock (our timers).
 func newRig(t *testing.T, model string) *rig {
 	t.Helper()
+	return newRigOver(t, model, "")
+}
+
+// newRigOver is newRig with the simulated plug speaking protocol ("" for
+// the model's own).
+func newRigOver(t *testing.T, model, protocol string) *rig {
+	t.Helper()
 	r := &rig{simClock: clock.NewFake(t0), clock: clock.NewFake(t0), log: &syncBuf{}}
 	r.logger = slog.New(slog.NewTextHandler(r.log, nil))
-	sim, err := kasasim.Start(kasasim.Options{Model: model, Clock: r.simClock})
+	sim, err := kasasim.Start(kasasim.Options{Model: model, Protocol: protocol, Clock: r.simClock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,16 +174,18 @@ func (c cutAfterOff) Switch(ctx context.Context, outlet string, on bool) error {
 // flip-back timer brings power back after the off time.
 func TestSafeCycleConnectionCutThePlugTurnsItselfOn(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		model  string
-		cancel bool
+		name     string
+		model    string
+		protocol string
+		cancel   bool
 	}{
-		{"network cut, IOT over XOR", "HS110", false},
-		{"network cut and killed, IOT over XOR", "HS100", true},
-		{"network cut, SMART over KLAP", "KP125M", false},
+		{"network cut, IOT over XOR", "HS110", "", false},
+		{"network cut and killed, IOT over XOR", "HS100", "", true},
+		{"network cut, SMART over KLAP", "KP125M", "", false},
+		{"network cut and killed, SMART over AES", "KP125M", "aes", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, tc.model)
+			r := newRigOver(t, tc.model, tc.protocol)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := r.start(ctx, cutAfterOff{r.plug, r.sim}, "", 30*time.Second,

@@ -89,6 +89,7 @@ const (
 	ProtocolAuto = "auto"
 	ProtocolXOR  = "xor"
 	ProtocolKLAP = "klap"
+	ProtocolAES  = "aes"
 )
 
 // PlugConfig is one smart plug or strip: the keys every type takes, and

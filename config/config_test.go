@@ -39,7 +39,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"route-needs-host-reset":   `webhook.routes[0] asks for host_reset but no host_reset section is configured`,
 		"trigger-needs-host-reset": `triggers.files[0] (/tmp/x) asks for host_reset but no host_reset section`,
 		"trigger-unknown-device":   `triggers.files[0] (/tmp/x): device "ghost" is not defined`,
-		"bad-protocol":             `plug "p": protocol "carrier-pigeon" is not one of auto, xor, klap`,
+		"bad-protocol":             `plug "p": protocol "carrier-pigeon" is not one of auto, xor, klap, aes`,
 		"no-probe":                 `device "cam": set host and port (a TCP check) or a probe`,
 		"bad-probe-type":           `device "cam": probe.type "smoke" is not one of tcp, http, icmp, power`,
 		"power-no-bounds":          `device "pc": a power probe needs probe.min_watts, probe.max_watts or both`,

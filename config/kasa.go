@@ -13,7 +13,7 @@ func init() {
 }
 
 // KasaProtocols are the values of a Kasa plug's protocol key.
-var KasaProtocols = []string{ProtocolAuto, ProtocolXOR, ProtocolKLAP}
+var KasaProtocols = []string{ProtocolAuto, ProtocolXOR, ProtocolKLAP, ProtocolAES}
 
 // KasaSettings are the keys only a Kasa plug takes.
 type KasaSettings struct {

@@ -19,12 +19,14 @@ const (
 	ProtocolAuto = "auto"
 	ProtocolXOR  = "xor"
 	ProtocolKLAP = "klap"
+	ProtocolAES  = "aes"
 )
 
 // Default ports by protocol.
 const (
 	PortXOR  = 9999
 	PortKLAP = 80
+	PortAES  = 80
 )
 
 // MinFlipBack is the shortest countdown armed: users report that firmware
@@ -38,11 +40,15 @@ type Options struct {
 	// Port overrides the protocol's default port (9999 for XOR, 80 for KLAP).
 	// With ProtocolAuto, both protocols are tried on it.
 	Port int
-	// Protocol is "auto" (default), "xor" or "klap". Auto tries XOR, then
-	// KLAP, and remembers what answered.
+	// Protocol is "auto" (default), "xor", "klap" or "aes". Auto tries XOR,
+	// then KLAP, then AES, and remembers what answered.
 	Protocol string
-	// Credentials for KLAP; without them the default accounts are tried.
+	// Credentials for KLAP and AES; without them the default accounts are
+	// tried.
 	Credentials *Credentials
+	// LoginVersion is the AES login_device form (1 or 2) when discovery
+	// announced it; 0 tries both.
+	LoginVersion int
 	// Timeout bounds each request (default 5s); a context deadline may be
 	// shorter.
 	Timeout time.Duration
@@ -90,9 +96,9 @@ func New(opt Options) (*Client, error) {
 	switch opt.Protocol {
 	case "":
 		opt.Protocol = ProtocolAuto
-	case ProtocolAuto, ProtocolXOR, ProtocolKLAP:
+	case ProtocolAuto, ProtocolXOR, ProtocolKLAP, ProtocolAES:
 	default:
-		return nil, fmt.Errorf("kasa: unknown protocol %q (want auto, xor or klap)", opt.Protocol)
+		return nil, fmt.Errorf("kasa: unknown protocol %q (want auto, xor, klap or aes)", opt.Protocol)
 	}
 	if opt.Host == "" {
 		return nil, errors.New("kasa: no host given")
@@ -140,8 +146,11 @@ func (c *Client) portFor(proto string) int {
 	if c.opt.Port != 0 {
 		return c.opt.Port
 	}
-	if proto == ProtocolKLAP {
+	switch proto {
+	case ProtocolKLAP:
 		return PortKLAP
+	case ProtocolAES:
+		return PortAES
 	}
 	return PortXOR
 }
@@ -176,6 +185,8 @@ func (c *Client) connect(ctx context.Context) error {
 		return nil
 	case ProtocolKLAP:
 		return c.connectKLAP(ctx)
+	case ProtocolAES:
+		return c.connectAES(ctx)
 	}
 	xt := newXORTransport(c.addr(ProtocolXOR), c.opt.Timeout)
 	xa := newIOTAPI(xt)
@@ -196,9 +207,37 @@ func (c *Client) connect(ctx context.Context) error {
 	if kerr == nil {
 		return nil
 	}
+	if !errors.Is(kerr, errProtocol) || ctx.Err() != nil {
+		c.port = 0
+		return fmt.Errorf("no answer over XOR on port %d (%w) nor over KLAP on port %d (%w)",
+			c.portFor(ProtocolXOR), xerr, c.portFor(ProtocolKLAP), kerr)
+	}
+	// An HTTP server that does not speak KLAP: older SMART firmware speaks
+	// AES securePassthrough on the same port.
+	aerr := c.connectAES(ctx)
+	if aerr == nil {
+		return nil
+	}
 	c.port = 0
-	return fmt.Errorf("no answer over XOR on port %d (%w) nor over KLAP on port %d (%w)",
-		c.portFor(ProtocolXOR), xerr, c.portFor(ProtocolKLAP), kerr)
+	return fmt.Errorf("no answer over XOR on port %d (%w), KLAP on port %d (%w) nor AES (%w)",
+		c.portFor(ProtocolXOR), xerr, c.portFor(ProtocolKLAP), kerr, aerr)
+}
+
+// connectAES logs in over AES securePassthrough; only the SMART API runs
+// over it.
+func (c *Client) connectAES(ctx context.Context) error {
+	at := newAESTransport(c.addr(ProtocolAES), c.opt.Timeout, c.opt.Credentials, c.opt.LoginVersion, c.opt.Clock, c.opt.Logger)
+	sa := newSMARTAPI(at)
+	st, err := sa.info(ctx)
+	if err == nil || errors.Is(err, ErrNotAPlug) {
+		c.use(at, sa, ProtocolAES)
+		if err == nil {
+			c.outlets = &st
+		}
+		return err
+	}
+	_ = at.close() // a failed login leaves nothing to keep
+	return err
 }
 
 // connectKLAP handshakes and finds which API the device speaks over KLAP:

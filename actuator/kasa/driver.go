@@ -11,7 +11,7 @@ var Driver = actuator.Driver{
 	Name:      config.PlugKasa,
 	Brand:     "TP-Link Kasa / Tapo",
 	Models:    "Kasa plugs and strips (HS100, HS110, HS300, KP125M …), Tapo P100/P110",
-	Transport: "XOR on TCP 9999, or KLAP over HTTP",
+	Transport: "XOR on TCP 9999, KLAP over HTTP, or AES securePassthrough over HTTP",
 	FlipBack:  "count_down rule (act 1) / countdown rule",
 	Settings:  func() config.PlugSettings { return &config.KasaSettings{Protocol: config.ProtocolAuto} },
 	New:       newFromConfig,

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restartinator/restartinator/actuator/kasa"
 	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
@@ -64,6 +65,19 @@ func TestRecordedDevices(t *testing.T) {
 			if sim.On(0) == st.Outlets[0].On {
 				t.Fatal("relay did not switch")
 			}
+			// And its flip-back timer arms, reads back and goes.
+			if err := c.ArmFlipBack(ctx, sel, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if left, armed, err := c.FlipBackArmed(ctx, sel); err != nil || !armed || left <= 0 || left > time.Minute {
+				t.Fatalf("read back: %s, %v, %v", left, armed, err)
+			}
+			if err := c.DisarmFlipBack(ctx, sel); err != nil {
+				t.Fatal(err)
+			}
+			if sim.Outlets()[0].Countdown {
+				t.Fatal("timer still armed after disarming")
+			}
 		})
 	}
 }
@@ -115,7 +129,7 @@ func readRecording(t *testing.T, path string) recorded {
 	case r.System != nil:
 		si := r.System.Sysinfo
 		w.model, w.protocol = si.Model, "xor"
-		if strings.Contains(string(r.Discovery), "KLAP") {
+		if strings.Contains(string(r.Discovery), `"KLAP"`) {
 			w.protocol = "klap"
 		}
 		for _, c := range si.Children {
@@ -127,7 +141,12 @@ func readRecording(t *testing.T, path string) recorded {
 		w.energy = r.Emeter != nil && r.Emeter.Realtime["err_code"] == float64(0)
 		w.volts = w.energy
 	case r.Info != nil:
+		// SMART firmware speaks KLAP, or AES securePassthrough where its
+		// discovery answer says so.
 		w.model, w.protocol = r.Info.Model, "klap"
+		if strings.Contains(string(r.Discovery), `"AES"`) {
+			w.protocol = "aes"
+		}
 		if r.Children != nil && len(r.Children.List) > 0 {
 			for _, c := range r.Children.List {
 				w.on = append(w.on, c.On)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -66,27 +65,13 @@ type klapTransport struct {
 }
 
 func newKLAPTransport(addr string, timeout time.Duration, user *Credentials, clk clock.Clock, logger *slog.Logger) *klapTransport {
-	var creds []Credentials
-	if user != nil && (user.Username != "" || user.Password != "") {
-		creds = append(creds, *user)
-	}
-	creds = append(creds, DefaultCredentials...)
-	creds = append(creds, Credentials{})
 	return &klapTransport{
 		base:    "http://" + addr + "/app",
 		timeout: timeout,
-		creds:   creds,
+		creds:   credentialList(user),
 		clock:   clk,
 		logger:  logger,
-		http: &http.Client{
-			Transport: &http.Transport{
-				Proxy:               nil, // a plug on the LAN is never behind a proxy
-				DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
-				MaxIdleConnsPerHost: 1,
-				IdleConnTimeout:     30 * time.Second,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		http:    newHTTPClient(timeout),
 	}
 }
 
@@ -221,11 +206,7 @@ find:
 	t.version = version
 	t.handshake++
 	// Device clocks drift; renew well before the advertised expiry.
-	margin := 20 * time.Minute
-	if timeout <= 2*margin {
-		margin = timeout / 2
-	}
-	t.expires = t.clock.Now().Add(timeout - margin)
+	t.expires = t.clock.Now().Add(timeout - sessionMargin(timeout))
 	t.logger.Debug("KLAP handshake done", "url", t.base, "auth_version", version)
 	return nil
 }

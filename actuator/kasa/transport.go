@@ -16,7 +16,7 @@ import (
 // transport carries one JSON request to the device and brings back its answer.
 type transport interface {
 	send(ctx context.Context, req []byte) ([]byte, error)
-	name() string // "xor" or "klap"
+	name() string // "xor", "klap" or "aes"
 	close() error
 }
 

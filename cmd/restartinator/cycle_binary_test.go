@@ -40,15 +40,21 @@ func newCycleRig(t *testing.T) *cycleRig { return newCycleRigOff(t, "10m") }
 
 // newCycleRigOff is newCycleRig with the given cycle_time.
 func newCycleRigOff(t *testing.T, off string) *cycleRig {
+	return newCycleRigPlug(t, off, "HS100", "xor")
+}
+
+// newCycleRigPlug is newCycleRigOff with the simulated plug's model and the
+// protocol it speaks.
+func newCycleRigPlug(t *testing.T, off, model, protocol string) *cycleRig {
 	t.Helper()
 	bin := binary(t)
 	port := freePort(t)
-	sim := exec.Command(bin, "simulate", "--model", "HS100", "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	sim := exec.Command(bin, "simulate", "--model", model, "--protocol", protocol, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Process.Kill(); sim.Wait() })
-	client, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: "xor", Timeout: 2 * time.Second})
+	client, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: protocol, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +72,12 @@ func newCycleRigOff(t *testing.T, off string) *cycleRig {
 	// A long off time: only restartinator itself (not the plug's flip-back
 	// timer) can have switched the outlet on within the test.
 	cfg := fmt.Sprintf(`global: {state_file: %s}
-plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: xor}]
+plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: %s}]
 devices:
   - {name: cam, host: 127.0.0.1, port: %d, plug: p, mode: alert, cycle_time: %s, boot_time: 1m}
 webhook:
   routes: [{matchers: ['alertname="RestartinatorDeviceDown"'], action: cycle}]
-`, r.state, port, dev.Port(), off)
+`, r.state, port, protocol, dev.Port(), off)
 	os.WriteFile(r.cfgPath, []byte(cfg), 0o600)
 	return r
 }
@@ -95,7 +101,17 @@ func (r *cycleRig) startCycle(t *testing.T, addr string) {
 }
 
 func TestSIGKILLMidCycleOutletOnAfterRestart(t *testing.T) {
-	r := newCycleRig(t)
+	testSIGKILLMidCycle(t, newCycleRig(t))
+}
+
+// The same over the AES securePassthrough transport of older Tapo firmware:
+// `simulate --protocol aes` and `protocol: aes` in the config.
+func TestSIGKILLMidCycleOutletOnAfterRestartAES(t *testing.T) {
+	testSIGKILLMidCycle(t, newCycleRigPlug(t, "10m", "KP125M", "aes"))
+}
+
+func testSIGKILLMidCycle(t *testing.T, r *cycleRig) {
+	t.Helper()
 	cmd, addr, _ := startBinary(t, "--config.file", r.cfgPath)
 	r.startCycle(t, addr)
 	cmd.Process.Kill()

@@ -17,6 +17,18 @@ import (
 // serve runs the TCP side of the plug on ln. Called with p.mu held or
 // before the plug is shared.
 func (p *Plug) serve(ln net.Listener) {
+	if p.protocol == "aes" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /app", p.aesApp)
+		srv := &http.Server{Handler: mux, ErrorLog: nil}
+		p.srv = srv
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			_ = srv.Serve(httpOnly{ln})
+		}()
+		return
+	}
 	if p.protocol == "klap" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /app/handshake1", p.handshake1)
@@ -184,10 +196,12 @@ func (p *Plug) handshake2(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Plug) klapRequest(w http.ResponseWriter, r *http.Request) {
-	if p.stall(w, r) {
+	if f := p.currentFault(); f == Hang || f == Unreachable {
+		// Counted before it stalls: the client may give up first.
 		p.mu.Lock()
 		p.requests++
 		p.mu.Unlock()
+		p.stall(w, r)
 		return
 	}
 	s := p.session(r)
@@ -233,7 +247,7 @@ func (p *Plug) serveUDP() {
 		msg := buf[:n]
 		var reply []byte
 		switch {
-		case wire.IsTDP(msg) && p.protocol == "klap":
+		case wire.IsTDP(msg) && p.protocol != "xor":
 			reply = wire.TDPResponse(p.discoveryAnswer(), 0)
 		case !wire.IsTDP(msg) && p.protocol == "xor":
 			req := wire.XORDecrypt(nil, msg)
@@ -270,9 +284,9 @@ func (p *Plug) discoveryAnswer() []byte {
 		schm = map[string]any{}
 		res["mgt_encrypt_schm"] = schm
 	}
-	schm["encrypt_type"] = "KLAP"
+	schm["encrypt_type"] = strings.ToUpper(p.protocol)
 	schm["http_port"] = p.Port()
-	if p.klapVer == wire.KLAPv2 {
+	if p.protocol == "aes" && p.loginVer == 2 || p.protocol == "klap" && p.klapVer == wire.KLAPv2 {
 		schm["lv"] = 2
 	} else {
 		delete(schm, "lv")

@@ -1,11 +1,12 @@
 // Package kasasim simulates Kasa and Tapo plugs and strips on loopback, over
-// the XOR or KLAP transport with the IOT or SMART API, for tests, the demo
+// the XOR, KLAP or AES securePassthrough transport with the IOT or SMART API, for tests, the demo
 // mode and `restartinator simulate`. Relays really switch, countdown rules
 // really fire (on an injectable clock), energy readings follow the relay, and
 // faults can be injected. It also answers UDP discovery on its port.
 package kasasim
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,13 +28,18 @@ type Options struct {
 	// Listen is a loopback host:port; default "127.0.0.1:0". UDP discovery
 	// is answered on the same port.
 	Listen string
-	// Protocol is "xor" or "klap"; default is what the model speaks.
+	// Protocol is "xor", "klap" or "aes"; default is what the model (or the
+	// recording's discovery answer) speaks.
 	Protocol string
-	// Username and Password are the KLAP account; default the Kasa default
-	// account, as on a plug never bound to the cloud.
+	// Username and Password are the KLAP or AES account; default the Kasa
+	// default account (KLAP) or the Tapo one (AES), as on a plug never bound
+	// to the cloud.
 	Username, Password string
 	// KLAPVersion is the auth-hash version, 1 or 2; default by model.
 	KLAPVersion int
+	// LoginVersion is the AES login_device form, 1 or 2; default from the
+	// recording's discovery answer ("lv"), else 2.
+	LoginVersion int
 	// Alias renames the plug.
 	Alias string
 	// CloseAfterResponse makes the XOR server close each connection after
@@ -77,6 +83,9 @@ type Plug struct {
 	protocol string
 	klapVer  int
 	authHash []byte
+	loginVer int    // AES login_device form
+	user     string // the account, for AES logins
+	pass     string
 	logger   *slog.Logger
 
 	ln   net.Listener
@@ -85,18 +94,19 @@ type Plug struct {
 	port int
 	wg   sync.WaitGroup
 
-	mu         sync.Mutex
-	fault      Fault
-	faultCh    chan struct{} // closed when the fault changes
-	dropAfter  int           // >0: become Unreachable after this many more requests
-	requests   int
-	handshakes int
-	refuse     map[string]bool
-	inject     map[string]*injection
-	conns      map[net.Conn]bool
-	srv        *http.Server
-	sessions   map[string]*klapSession
-	closed     bool
+	mu          sync.Mutex
+	fault       Fault
+	faultCh     chan struct{} // closed when the fault changes
+	dropAfter   int           // >0: become Unreachable after this many more requests
+	requests    int
+	handshakes  int
+	refuse      map[string]bool
+	inject      map[string]*injection
+	conns       map[net.Conn]bool
+	srv         *http.Server
+	sessions    map[string]*klapSession
+	aesSessions map[string]*aesSession
+	closed      bool
 }
 
 // Start starts a simulated plug.
@@ -119,13 +129,13 @@ func Start(opt Options) (*Plug, error) {
 	}
 	var rec recording
 	var defProto string
-	var defVer int
+	var defVer, defLogin int
 	if opt.From != "" {
 		rec, err = loadRecordingFile(opt.From)
 		if err != nil {
 			return nil, err
 		}
-		defProto, defVer = recordedProtocol(rec)
+		defProto, defVer, defLogin = recordedProtocol(rec)
 	} else {
 		m, ok := lookupModel(opt.Model)
 		if !ok {
@@ -146,17 +156,29 @@ func Start(opt Options) (*Plug, error) {
 	p := &Plug{
 		opt: opt, dev: dev, protocol: defProto, klapVer: defVer, logger: opt.Logger,
 		faultCh: make(chan struct{}), refuse: map[string]bool{}, inject: map[string]*injection{}, conns: map[net.Conn]bool{},
-		sessions: map[string]*klapSession{},
+		sessions: map[string]*klapSession{}, aesSessions: map[string]*aesSession{}, loginVer: defLogin,
 	}
 	switch opt.Protocol {
 	case "":
-	case "xor", "klap":
+	case "xor", "klap", "aes":
 		p.protocol = opt.Protocol
 	default:
-		return nil, fmt.Errorf("unknown simulator protocol %q (want xor or klap)", opt.Protocol)
+		return nil, fmt.Errorf("unknown simulator protocol %q (want xor, klap or aes)", opt.Protocol)
 	}
 	if p.protocol == "xor" && dev.api == "smart" {
-		return nil, fmt.Errorf("%s speaks the SMART API, which only runs over KLAP", dev.model)
+		return nil, fmt.Errorf("%s speaks the SMART API, which only runs over KLAP or AES", dev.model)
+	}
+	if p.protocol == "aes" && dev.api == "iot" {
+		return nil, fmt.Errorf("%s speaks the IOT API, which never runs over AES", dev.model)
+	}
+	if opt.LoginVersion != 0 {
+		if opt.LoginVersion != 1 && opt.LoginVersion != 2 {
+			return nil, fmt.Errorf("AES login version %d (want 1 or 2)", opt.LoginVersion)
+		}
+		p.loginVer = opt.LoginVersion
+	}
+	if p.loginVer == 0 {
+		p.loginVer = 2
 	}
 	if opt.KLAPVersion != 0 {
 		p.klapVer = opt.KLAPVersion
@@ -170,7 +192,11 @@ func Start(opt Options) (*Plug, error) {
 	user, pass := opt.Username, opt.Password
 	if user == "" && pass == "" {
 		user, pass = "kasa@tp-link.net", "kasaSetup"
+		if p.protocol == "aes" {
+			user, pass = "test@tp-link.net", "test"
+		}
 	}
+	p.user, p.pass = user, pass
 	p.authHash = wire.AuthHash(p.klapVer, user, pass)
 
 	if p.ln, err = net.Listen("tcp", opt.Listen); err != nil {
@@ -190,19 +216,40 @@ func Start(opt Options) (*Plug, error) {
 }
 
 // recordedProtocol reads the transport a recorded device speaks from its
-// discovery answer: KLAP when it says so, XOR for other IOT devices.
-func recordedProtocol(rec recording) (string, int) {
-	if _, ok := rec["get_device_info"]; ok {
-		return "klap", 0
+// discovery answer: KLAP or AES when it says so (with the login version,
+// "lv", absent meaning 1), KLAP for other SMART devices, XOR for other IOT
+// devices. It returns the protocol, the KLAP hash version and the AES login
+// version.
+func recordedProtocol(rec recording) (string, int, int) {
+	var disc struct {
+		Result *struct {
+			Schm struct {
+				Type string `json:"encrypt_type"`
+				LV   int    `json:"lv"`
+			} `json:"mgt_encrypt_schm"`
+		} `json:"result"`
 	}
-	s := string(rec["discovery_result"])
-	if strings.Contains(s, `"KLAP"`) {
-		if strings.Contains(s, `"lv": 2`) || strings.Contains(s, `"lv":2`) {
-			return "klap", wire.KLAPv2
+	_ = json.Unmarshal(rec["discovery_result"], &disc)
+	var typ string
+	lv := 1
+	if disc.Result != nil {
+		typ = disc.Result.Schm.Type
+		if disc.Result.Schm.LV != 0 {
+			lv = disc.Result.Schm.LV
 		}
-		return "klap", wire.KLAPv1
 	}
-	return "xor", 0
+	_, smart := rec["get_device_info"]
+	switch {
+	case typ == "AES" && smart:
+		return "aes", 0, lv
+	case typ == "KLAP" && !smart && lv == 2:
+		return "klap", wire.KLAPv2, 0
+	case typ == "KLAP" && !smart:
+		return "klap", wire.KLAPv1, 0
+	case smart:
+		return "klap", 0, 0
+	}
+	return "xor", 0, 0
 }
 
 // Addr is the host:port the plug listens on (TCP, and UDP for discovery).
@@ -213,7 +260,7 @@ func (p *Plug) Host() string { h, _, _ := net.SplitHostPort(p.addr); return h }
 
 func (p *Plug) Port() int { return p.port }
 
-// Protocol is "xor" or "klap"; API is "iot" or "smart".
+// Protocol is "xor", "klap" or "aes"; API is "iot" or "smart".
 func (p *Plug) Protocol() string { return p.protocol }
 func (p *Plug) API() string      { return p.dev.api }
 
@@ -358,20 +405,24 @@ func (p *Plug) Requests() int {
 	return p.requests
 }
 
-// Handshakes counts completed KLAP handshakes.
+// Handshakes counts completed KLAP and AES handshakes.
 func (p *Plug) Handshakes() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.handshakes
 }
 
-// ExpireSessions forgets every KLAP session, as a reboot does; clients must
-// handshake again.
+// ExpireSessions forgets every KLAP and AES session, as a reboot does;
+// clients must handshake again.
 func (p *Plug) ExpireSessions() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.sessions = map[string]*klapSession{}
+	p.aesSessions = map[string]*aesSession{}
 }
+
+// LoginVersion is the AES login_device form the plug accepts.
+func (p *Plug) LoginVersion() int { return p.loginVer }
 
 // admit counts a request and says whether to answer it; when not, it
 // returns a channel closed when the fault changes. The request that uses up
