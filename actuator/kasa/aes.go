@@ -298,7 +298,7 @@ func (t *aesTransport) loginDevice(ctx context.Context, l aesLogin) error {
 	if err := json.Unmarshal(inner, &resp); err != nil {
 		return fmt.Errorf("%w: login_device answer: %v", errProtocol, err)
 	}
-	if err := resp.smartResponse.err("login_device"); err != nil {
+	if err := resp.err("login_device"); err != nil {
 		return err
 	}
 	if resp.Result.Token == "" {
