@@ -16,30 +16,11 @@ type PeerOptions struct {
 	// Check asks the plug, before switching an outlet off, whether a peer is
 	// already cycling it.
 	Check bool
-	// Instance names this restartinator: a flip-back timer armed under
-	// another name is a peer's.
+	// Instance names this restartinator in its log lines.
 	Instance string
 	// Delay is waited before the check, so a standby instance told at the
 	// same moment as the primary sees the primary's cycle.
 	Delay time.Duration
-}
-
-// FlipBackTimer is a pending device-side flip-back timer as the plug shows it.
-type FlipBackTimer struct {
-	Armed     bool
-	Remaining time.Duration
-	// Owner is the instance named in the timer, where the plug keeps a name;
-	// empty when it does not (then any armed timer counts as a peer's while
-	// this instance is not cycling the outlet itself).
-	Owner string
-}
-
-// FlipBackInspector is implemented by drivers whose plug shows its pending
-// flip-back timer (Kasa count_down rules, Shelly's timer fields). Drivers that
-// cannot tell leave it out; the Cycler then relies on the relay state and the
-// outlet's on-time.
-type FlipBackInspector interface {
-	PendingFlipBack(ctx context.Context, outlet string) (FlipBackTimer, error)
 }
 
 // ownOnTolerance is how far the plug's on-time may be from the moment this
@@ -82,10 +63,10 @@ func (c *Cycler) CheckPeer(ctx context.Context, r Request) error {
 }
 
 // peerCycling reads the plug and says whether someone else is cycling r's
-// outlet: it is off, a flip-back timer that is not ours is armed, or power
-// came on less than r.Boot ago and not by us.
+// outlet: it is off, a flip-back timer is armed (we are not cycling it: the
+// Cycler holds the outlet), or power came on less than r.Boot ago and not by
+// us.
 func (c *Cycler) peerCycling(ctx context.Context, r Request) error {
-	peer := c.peerOptions()
 	p, err := c.opt.Plugs.Plug(r.Plug)
 	if err != nil {
 		return err
@@ -103,14 +84,11 @@ func (c *Cycler) peerCycling(ctx context.Context, r Request) error {
 	if !o.On {
 		return fmt.Errorf("%w: the outlet is off — another instance is mid-cycle, or it was switched off by hand", ErrCycledByPeer)
 	}
-	if in, ok := p.(FlipBackInspector); ok {
-		t, err := in.PendingFlipBack(cctx, r.Outlet)
-		if err == nil && t.Armed && t.Owner != peer.Instance {
-			who := t.Owner
-			if who == "" {
-				who = "another instance"
-			}
-			return fmt.Errorf("%w: a flip-back timer armed by %s switches the outlet on in %s", ErrCycledByPeer, who, t.Remaining.Round(time.Second))
+	// A timer on the plug while this instance is not cycling the outlet is
+	// a peer's (drivers that read their timer back implement the verifier).
+	if v, ok := p.(FlipBackVerifier); ok {
+		if left, armed, err := v.FlipBackArmed(cctx, r.Outlet); err == nil && armed && left > 0 {
+			return fmt.Errorf("%w: a flip-back timer another instance armed switches the outlet on in %s", ErrCycledByPeer, left.Round(time.Second))
 		}
 	}
 	if o.OnTime > 0 && o.OnTime < r.Boot {

@@ -155,6 +155,20 @@ func TestPeerCheckOffAndUnreachable(t *testing.T) {
 	if err := b.CheckPeer(context.Background(), req("", "cam")); !errors.Is(err, actuator.ErrCycledByPeer) || !strings.Contains(err.Error(), "outlet is off") {
 		t.Fatalf("CheckPeer of an outlet that is off = %v", err)
 	}
+	// A peer that armed its flip-back timer and has not switched off yet.
+	r.sim.SetOn(0, true)
+	if err := r.plug.ArmFlipBack(context.Background(), "", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckPeer(context.Background(), req("", "cam")); !errors.Is(err, actuator.ErrCycledByPeer) || !strings.Contains(err.Error(), "flip-back timer") {
+		t.Fatalf("CheckPeer with a timer armed = %v", err)
+	}
+	if err := r.plug.DisarmFlipBack(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckPeer(context.Background(), req("", "cam")); err != nil {
+		t.Fatalf("CheckPeer of an idle outlet = %v", err)
+	}
 	r.sim.Close()
 	if err := b.CheckPeer(context.Background(), req("", "cam")); err == nil || errors.Is(err, actuator.ErrCycledByPeer) {
 		t.Fatalf("CheckPeer of a closed plug = %v, want a read error", err)

@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/actuator/shelly"
 )
 
 // The high-availability tests (issue 21): Debian's real Alertmanager as a
@@ -49,14 +51,28 @@ func (h *haRig) write(name, content string) string {
 	return path
 }
 
-// plug starts a simulated plug in its own process and a device that follows
-// its outlet; the device comes back as soon as power returns.
-func (h *haRig) plug(model string) (port int, dev *poweredDevice) {
+// plug starts a simulated plug of a type (kasa or shelly) in its own
+// process and a device that follows its outlet; the device comes back as
+// soon as power returns. It returns the plug's entry for restartinator's
+// plugs: list.
+func (h *haRig) plug(typ, model string) (plugYAML string, dev *poweredDevice) {
 	h.t.Helper()
 	sim := h.start("plug simulator "+model, h.bin, "simulate", "--model", model, "--listen", "127.0.0.1:0")
 	m := regexp.MustCompile(`simulating .* \((\w+)/\w+, .*\) on 127\.0\.0\.1:(\d+)`).FindStringSubmatch(h.logMatchLine(sim, `simulating .* on 127\.0\.0\.1:\d+`))
+	var port int
 	fmt.Sscan(m[2], &port)
-	c, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: m[1], Timeout: 2 * time.Second})
+	var c actuator.Plug
+	var err error
+	switch typ {
+	case "kasa":
+		c, err = kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: m[1], Timeout: 2 * time.Second})
+		plugYAML = fmt.Sprintf("{name: p, type: kasa, host: 127.0.0.1, port: %d, protocol: %s}", port, m[1])
+	case "shelly":
+		c, err = shelly.New(shelly.Config{Host: "127.0.0.1", Port: port, Timeout: 2 * time.Second})
+		plugYAML = fmt.Sprintf("{name: p, type: shelly, host: 127.0.0.1, port: %d}", port)
+	default:
+		h.t.Fatalf("no plug type %q in this test", typ)
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -69,7 +85,7 @@ func (h *haRig) plug(model string) (port int, dev *poweredDevice) {
 	go func() { dev.follow(ctx); close(followed) }()
 	h.t.Cleanup(func() { stop(); <-followed })
 	h.until("the device to follow its outlet", func() bool { return dev.snapshot().up })
-	return port, dev
+	return plugYAML, dev
 }
 
 // stop ends a process with SIGTERM, as systemd would, and waits for it.
@@ -118,11 +134,11 @@ func (h *haRig) restartinator(name string, port int, cfg string) *proc {
 
 // deviceConfig is restartinator's config for one device "cam" on plug p, in
 // alert mode (only the webhook cycles it), with the ha section given.
-func (h *haRig) deviceConfig(instance string, plugPort int, protocol, probeURL, ha string) string {
+func (h *haRig) deviceConfig(instance, plugYAML, probeURL, ha string) string {
 	return fmt.Sprintf(`global:
   state_file: %s
   ha: {%s}
-plugs: [{name: p, host: 127.0.0.1, port: %d, protocol: %s}]
+plugs: [%s]
 devices:
   - name: cam
     probe: {type: http, url: "%s/"}
@@ -139,7 +155,7 @@ webhook:
     - matchers: ['alertname="RestartinatorDeviceDown"']
       action: cycle
       device_label: device
-`, filepath.Join(h.dir, instance+"-state.json"), ha, plugPort, protocol, probeURL)
+`, filepath.Join(h.dir, instance+"-state.json"), ha, plugYAML, probeURL)
 }
 
 // alertmanagers starts a two-peer Alertmanager cluster on loopback whose
@@ -229,12 +245,12 @@ func amStartsAt(am string) (time.Time, bool) {
 // of restartinator mid-episode does not.
 func TestHAOneCycleAcrossStartsAtOrder(t *testing.T) {
 	h := newHARig(t)
-	plugPort, dev := h.plug("HS100")
+	plugYAML, dev := h.plug("kasa", "HS100")
 	probe := httptest.NewServer(dev)
 	t.Cleanup(probe.Close)
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := h.deviceConfig("solo", plugPort, "xor", probe.URL, "")
+	cfg := h.deviceConfig("solo", plugYAML, probe.URL, "")
 	r := h.restartinator("restartinator", port, cfg)
 	ams := h.alertmanagers(addr)
 
@@ -293,18 +309,18 @@ func TestHAOneCycleAcrossStartsAtOrder(t *testing.T) {
 // TestHAPairSharesOnePlug: two restartinators behind the same Alertmanager
 // cluster, both receivers of the route, on the same plug. The primary cycles;
 // the standby (peer_delay) asks the plug, sees the primary's cycle and skips
-// with cycled_by_peer. Kasa IOT over XOR and SMART over KLAP.
+// with cycled_by_peer. Kasa IOT over XOR, SMART over KLAP, Shelly Gen2.
 func TestHAPairSharesOnePlug(t *testing.T) {
-	for _, tc := range []struct{ model, protocol string }{{"HS100", "xor"}, {"KP125M", "klap"}} {
+	for _, tc := range []struct{ typ, model string }{{"kasa", "HS100"}, {"kasa", "KP125M"}, {"shelly", "shellyplus1"}} {
 		t.Run(tc.model, func(t *testing.T) {
 			h := newHARig(t)
-			plugPort, dev := h.plug(tc.model)
+			plugYAML, dev := h.plug(tc.typ, tc.model)
 			probe := httptest.NewServer(dev)
 			t.Cleanup(probe.Close)
 			pa, pb := freePort(t), freePort(t)
 			a, b := fmt.Sprintf("127.0.0.1:%d", pa), fmt.Sprintf("127.0.0.1:%d", pb)
-			h.restartinator("restartinator-a", pa, h.deviceConfig("a", plugPort, tc.protocol, probe.URL, "peer_check: true, instance: a"))
-			rb := h.restartinator("restartinator-b", pb, h.deviceConfig("b", plugPort, tc.protocol, probe.URL, "peer_check: true, instance: b, peer_delay: 2s"))
+			h.restartinator("restartinator-a", pa, h.deviceConfig("a", plugYAML, probe.URL, "peer_check: true, instance: a"))
+			rb := h.restartinator("restartinator-b", pb, h.deviceConfig("b", plugYAML, probe.URL, "peer_check: true, instance: b, peer_delay: 2s"))
 			ams := h.alertmanagers(a, b)
 
 			h.postAlert(time.Now().Add(-time.Minute), false, ams...)
@@ -362,15 +378,15 @@ func TestHAMultiVantage(t *testing.T) {
 		}
 		h.write(f+".yaml", out)
 	}
-	plugPort, dev := h.plug("HS100")
+	plugYAML, dev := h.plug("kasa", "HS100")
 	v1, v2 := &vantage{dev: dev}, &vantage{dev: dev}
 	s1, s2 := httptest.NewServer(v1), httptest.NewServer(v2)
 	t.Cleanup(s1.Close)
 	t.Cleanup(s2.Close)
 	p1, p2 := freePort(t), freePort(t)
 	a1, a2 := fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2)
-	h.restartinator("site-a", p1, h.deviceConfig("site-a", plugPort, "xor", s1.URL, "peer_check: true, instance: site-a"))
-	h.restartinator("site-b", p2, h.deviceConfig("site-b", plugPort, "xor", s2.URL, "peer_check: true, instance: site-b, peer_delay: 2s"))
+	h.restartinator("site-a", p1, h.deviceConfig("site-a", plugYAML, s1.URL, "peer_check: true, instance: site-a"))
+	h.restartinator("site-b", p2, h.deviceConfig("site-b", plugYAML, s2.URL, "peer_check: true, instance: site-b, peer_delay: 2s"))
 	ams := h.alertmanagers(a1, a2)
 
 	// Two identical Prometheus replicas, each scraping both vantage points.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
 )
 
@@ -439,7 +440,7 @@ func (p *pipeline) logTimings() {
 // closed port on a busy machine can be taken by another process, and the
 // hung device would seem to answer (simdevice closes its port when down).
 type poweredDevice struct {
-	plug   *kasa.Client
+	plug   actuator.Plug
 	booted chan struct{}
 
 	mu sync.Mutex
