@@ -39,7 +39,7 @@ vet:
 ## pinned in tools/golangci-lint.mod, settings in .golangci.yml)
 GOLANGCI_LINT ?= $(GO) tool -modfile=tools/golangci-lint.mod golangci-lint
 lint: fmt-check vet
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 
 unit:
 	$(GO) test $(GOFLAGS_TEST) $(PKGS)
