@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,6 +291,7 @@ func TestReleaseTarballs(t *testing.T) {
 			switch {
 			case tg.native:
 				checkVersion(t, d, mustRun(t, bin, "--version"))
+				checkBuildInfoMetric(t, d, bin)
 			case tg.qemu != "":
 				qemu := need(t, tg.qemu, "qemu-user-static")
 				checkVersion(t, d, mustRun(t, qemu, "-cpu", tg.cpu, bin, "--version"))
@@ -307,6 +310,51 @@ func TestARMv7NeedsARMv7(t *testing.T) {
 	untar(t, filepath.Join(d.dir, name+".tar.gz"), dir)
 	if out, err := command(t, qemu, "-cpu", "arm1176", filepath.Join(dir, name, "restartinator"), "--version"); err == nil {
 		t.Errorf("the ARMv7 binary ran on an ARM1176 (Pi Zero); is it really built for ARMv7?\n%s", out)
+	}
+}
+
+// checkBuildInfoMetric runs the server on loopback with an empty config
+// and reads restartinator_build_info from /metrics, as Prometheus would.
+func checkBuildInfoMetric(t *testing.T, d dist, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "restartinator.yml")
+	os.WriteFile(cfg, []byte("global:\n  state_file: "+filepath.Join(dir, "state.json")+"\n  dry_run: true\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--config.file", cfg, "--web.listen-address", addr)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	const want = `restartinator_build_info{`
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, l := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(l, want) {
+					if !strings.Contains(l, `revision="`+d.revision+`"`) || !strings.Contains(l, `version="`+d.version+`"`) {
+						t.Errorf("build info metric does not carry the stamped version and revision:\n%s", l)
+					}
+					return
+				}
+			}
+			t.Fatalf("/metrics has no restartinator_build_info:\n%s", body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not answer on %s: %v\n%s", addr, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
