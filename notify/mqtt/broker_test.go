@@ -19,7 +19,8 @@ import (
 	"github.com/restartinator/restartinator/notify/mqtt/mqtttest"
 )
 
-const waitLong = 20 * time.Second
+// waitLong bounds every wait; a loaded CI machine is slow, a broken one never gets there.
+const waitLong = 60 * time.Second
 
 // source is a supervisor stand-in whose devices a test changes.
 type source struct {

@@ -52,11 +52,13 @@ func Subscribe(t testing.TB, broker, filter string) *Subscriber {
 	}
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("test-subscriber-%d", time.Now().UnixNano())).
 		SetProtocolVersion(4).SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
-		SetMaxReconnectInterval(200 * time.Millisecond).SetOrderMatters(true).
+		SetMaxReconnectInterval(200 * time.Millisecond).SetOrderMatters(true).SetConnectTimeout(5 * time.Second).
 		SetOnConnectHandler(func(c paho.Client) { c.Subscribe(filter, 1, handler) })
 	s.client = paho.NewClient(o)
-	if tok := s.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("test subscriber: connecting to %s: %v", broker, tok.Error())
+	// Generous: a loaded CI machine may take a while, and the client
+	// retries every 100ms until the broker answers.
+	if tok := s.client.Connect(); !tok.WaitTimeout(60*time.Second) || tok.Error() != nil {
+		t.Fatalf("test subscriber: connecting to %s: %v (nil: no connection within 60s)", broker, tok.Error())
 	}
 	t.Cleanup(func() { s.client.Disconnect(0) })
 	return s
