@@ -117,6 +117,9 @@ func summary(file string, c *config.Config) string {
 	if e := c.Notifications.Email; e != nil {
 		actions = append(actions, fmt.Sprintf("email via %s to %s", e.SMTPHost, strings.Join(e.EmailTo, ", ")))
 	}
+	for _, ch := range c.Notifications.Channels {
+		actions = append(actions, "notify channel "+ch.Name+" ("+channelKind(ch)+")")
+	}
 	for _, r := range c.Webhook.Routes {
 		actions = append(actions, fmt.Sprintf("webhook {%s} -> %s", strings.Join(r.Matchers, ", "), r.Action))
 	}
@@ -176,4 +179,19 @@ func settingsSummary(s config.PlugSettings) string {
 		fmt.Fprintf(&b, " %v=%v", kv.Key, kv.Value)
 	}
 	return b.String()
+}
+
+// channelKind names a channel's kind without its secret URL: webhook, a
+// shoutrrr service (ntfy), or "url_file".
+func channelKind(ch config.ChannelConfig) string {
+	switch {
+	case ch.Webhook != nil:
+		return "webhook"
+	case ch.URLFile != "":
+		return "URL from " + ch.URLFile
+	}
+	if scheme, _, ok := strings.Cut(string(ch.URL), "://"); ok && !strings.ContainsAny(scheme, "@:/?") {
+		return scheme
+	}
+	return "url"
 }
