@@ -131,8 +131,11 @@ type Pipeline struct {
 	externalURL string
 	wake        chan struct{}
 
-	sendMu sync.Mutex // one delivery attempt at a time (Run, Flush, SendTest)
-	saveMu sync.Mutex // saves in order
+	// sendSem allows one delivery attempt at a time (Run, Flush,
+	// SendTest); a channel, so a flush gives up waiting for an attempt
+	// that hangs when its context ends.
+	sendSem chan struct{}
+	saveMu  sync.Mutex // saves in order
 
 	mu            sync.Mutex
 	sender        Sender
@@ -164,6 +167,7 @@ func NewPipeline(name string, sender Sender, s Settings, opts Options) *Pipeline
 		hostname:    opts.Hostname,
 		externalURL: opts.ExternalURL,
 		wake:        make(chan struct{}, 1),
+		sendSem:     make(chan struct{}, 1),
 		sender:      sender,
 		s:           s.withDefaults(),
 		metrics:     newMetrics(),
@@ -389,8 +393,10 @@ func Backoff(failures int) time.Duration {
 // deliver makes one attempt at the unsent messages (up to Batch). It
 // reports whether everything in the attempt went out.
 func (p *Pipeline) deliver(ctx context.Context) bool {
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
+	if !p.lockSend(ctx) {
+		return false
+	}
+	defer p.unlockSend()
 
 	p.mu.Lock()
 	sender, s := p.sender, p.s
@@ -464,6 +470,17 @@ func (p *Pipeline) deliver(ctx context.Context) bool {
 	return true
 }
 
+func (p *Pipeline) lockSend(ctx context.Context) bool {
+	select {
+	case p.sendSem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *Pipeline) unlockSend() { <-p.sendSem }
+
 // attempt calls the sender with the attempt's timeout and makes sure there
 // is one Result per message.
 func (p *Pipeline) attempt(ctx context.Context, sender Sender, s Settings, batch []*Message) []Result {
@@ -489,9 +506,11 @@ func (p *Pipeline) SendTest(ctx context.Context) error {
 	msg := p.composeLocked([]event.Event{ev}, true)
 	p.mu.Unlock()
 
-	p.sendMu.Lock()
+	if !p.lockSend(ctx) {
+		return fmt.Errorf("the %s channel is busy with an attempt that has not ended: %w", p.name, ctx.Err())
+	}
 	err := p.attempt(ctx, sender, s, []*Message{msg})[0].Err
-	p.sendMu.Unlock()
+	p.unlockSend()
 	p.mu.Lock()
 	if err != nil {
 		p.metrics.add(p.metrics.failed, msg.Kinds)

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,4 +126,43 @@ func TestRefusedForGoodIsDropped(t *testing.T) {
 	if len(g.received) != 1 || g.received[0] != "Good is ONLINE" {
 		t.Errorf("received %q", g.received)
 	}
+}
+
+// A flush on SIGTERM gives up on a channel whose attempt hangs when its
+// context ends, keeps the messages and says so.
+func TestFlushDoesNotWaitForAHangingAttempt(t *testing.T) {
+	g := &gateSender{gate: make(chan struct{}), started: make(chan struct{}, 1)}
+	defer close(g.gate)
+	p := NewPipeline("slow", g, Settings{QueueSize: 10, Timeout: time.Hour}, Options{Clock: clock.NewFake(t0), Store: &memStore{}})
+	runPipeline(t, p)
+	p.Notify(event.Event{Kind: event.Offline, Device: "A"})
+	<-g.started
+	p.Notify(event.Event{Kind: event.Offline, Device: "B"})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := p.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "2 messages not delivered before shutdown, kept for the next start") {
+		t.Errorf("Flush: %v", err)
+	}
+}
+
+type memStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memStore) LoadQueue(ch string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[ch], nil
+}
+
+func (s *memStore) SaveQueue(ch string, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[ch] = b
+	return nil
 }
