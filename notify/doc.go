@@ -96,9 +96,12 @@
 //	.WhatWasDone   what restartinator did about it
 //	.WhatNext      what happens next: .Next when the sender gave one,
 //	               otherwise a default for the kind
+//	.Then          what happens next in a few words, for small screens
+//	               ("power cycle if it stays down"); .Next when given
 //
 // Besides text/template's built-ins, templates may call join (strings.Join),
-// upper, lower and title. A custom subject might be
+// upper, lower, title, first N .Events and more N .Events (the events past
+// the first N, for short lists), and trunc N s. A custom subject might be
 //
 //	[{{ .Hostname }}] {{ .Summary }}
 //
@@ -108,6 +111,13 @@
 //	{{ end }}{{ with .ExternalURL }}{{ . }}{{ end }}
 //
 // The rendered email defaults for every kind are in email/testdata/*.golden.
+//
+// Push, chat and webhook channels (notifications.channels) have a
+// title_template and a message_template over the same data; empty means
+// DefaultTitleTemplate and DefaultMessageTemplate, short for a phone's
+// screen (a title under 200 characters, a message under 1000).
+// ParseTextTemplates checks them on the sample data like the email
+// templates.
 //
 // # Metrics
 //
