@@ -23,6 +23,8 @@ command -v rpm >/dev/null 2>&1 || debs+=(rpm)
 command -v qemu-arm-static >/dev/null 2>&1 || debs+=(qemu-user-static)
 command -v systemd-analyze >/dev/null 2>&1 || debs+=(systemd)
 command -v groff >/dev/null 2>&1 || debs+=(groff-base)
+# The fish completion script is tested in a real fish.
+command -v fish >/dev/null 2>&1 || debs+=(fish)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""

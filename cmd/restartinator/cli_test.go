@@ -196,6 +196,44 @@ func TestBashCompletion(t *testing.T) {
 	}
 }
 
+// The fish script, sourced into a real fish, completes commands, flags and
+// the completion command's shells (fish's own `complete -C`).
+func TestFishCompletion(t *testing.T) {
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("fish is missing; scripts/test-deps.sh installs it")
+		}
+		t.Skip("fish not installed (Debian fish)")
+	}
+	bin := binary(t)
+	script := filepath.Join(t.TempDir(), "restartinator.fish")
+	var buf bytes.Buffer
+	if code := run([]string{"completion", "fish"}, &buf, io.Discard); code != 0 {
+		t.Fatalf("completion fish: exit %d", code)
+	}
+	os.WriteFile(script, buf.Bytes(), 0o600)
+	for line, want := range map[string][]string{
+		"restartinator pl":          {"plug"},
+		"restartinator plug --ho":   {"--host"},
+		"restartinator completion ": {"bash", "fish", "zsh"},
+		"restartinator ":            {"plug", "discover", "run"},
+	} {
+		cmd := exec.Command(fish, "--no-config", "-c", "source "+script+"; complete -C '"+line+"'")
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("fish: %v\n%s", err, out)
+		}
+		got := strings.Fields(string(out))
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("completing %q: %v lacks %s", line, got, w)
+			}
+		}
+	}
+}
+
 // Every shell gets a script that asks the program itself.
 func TestCompletionScripts(t *testing.T) {
 	for _, sh := range []string{"bash", "zsh", "fish"} {
