@@ -249,10 +249,12 @@ type devicesResponse struct {
 	Devices []collector.DeviceStatus `json:"devices"`
 	Guard   string                   `json:"guard_holding,omitempty"`
 	DryRun  bool                     `json:"dry_run"`
+	// Channels are the notification channels, for the status page.
+	Channels []channelStatus `json:"notification_channels,omitempty"`
 }
 
 func (a *app) listDevices(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, devicesResponse{Devices: a.sup.Snapshot(), Guard: a.sup.Holding(), DryRun: a.cycler.DryRun()})
+	writeJSON(w, http.StatusOK, devicesResponse{Devices: a.sup.Snapshot(), Guard: a.sup.Holding(), DryRun: a.cycler.DryRun(), Channels: a.channelStatuses()})
 }
 
 func (a *app) cycleDevice(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -78,3 +79,33 @@ func (n *notifier) statuses() []notify.Status { return n.set().Statuses() }
 
 // NotificationChannels is the status page's list of channels.
 func (a *app) NotificationChannels() []notify.Status { return a.notifier.statuses() }
+
+// channelStatus is a notification channel in api/v1/devices: whether it
+// delivers, never what it queued.
+type channelStatus struct {
+	Name         string     `json:"name"`
+	Failures     int        `json:"failures"`
+	NextAttempt  *time.Time `json:"next_attempt,omitempty"`
+	LastDelivery *time.Time `json:"last_delivery,omitempty"`
+	LastFailure  *time.Time `json:"last_failure,omitempty"`
+	LastError    string     `json:"last_error,omitempty"`
+	Queued       int        `json:"queued"`
+}
+
+func (a *app) channelStatuses() []channelStatus { return channelStatuses(a.notifier.statuses()) }
+
+func channelStatuses(list []notify.Status) []channelStatus {
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	var out []channelStatus
+	for _, s := range list {
+		out = append(out, channelStatus{Name: s.Channel, Failures: s.Failures, NextAttempt: opt(s.NextAttempt),
+			LastDelivery: opt(s.LastDelivery), LastFailure: opt(s.LastFailure), LastError: s.LastError, Queued: len(s.Queue)})
+	}
+	return out
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/statuspage"
+	"github.com/restartinator/restartinator/notify"
 )
 
 // The status page in a real browser: Debian's chromium, headless, against the
@@ -422,11 +423,17 @@ func TestStatusPageBrowserScriptMatchesServer(t *testing.T) {
 		{Name: "Weather", State: "gave_up", Mode: "monitor", Probe: "icmp", Target: "weather"},
 		{Name: "Odd", State: "something new", Mode: "auto", Probe: "tcp", Target: "odd:1", Plug: "p"},
 	}
+	chans := []notify.Status{
+		{Channel: "email", LastDelivery: *at(-27 * time.Hour)},
+		{Channel: "phone <b>", Failures: 3, NextAttempt: *at(28 * time.Hour), LastDelivery: *at(-30 * time.Hour),
+			LastFailure: *at(-26 * time.Hour), LastError: "ntfy: 401 from 127.0.0.1:8080 — check the token <b>", Queue: make([]notify.Message, 2)},
+		{Channel: "ops-hook"},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/devices", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, devicesResponse{Devices: src.Snapshot()})
+		writeJSON(w, http.StatusOK, devicesResponse{Devices: src.Snapshot(), Channels: channelStatuses(chans)})
 	})
-	mux.Handle("/", statuspage.New(statuspage.Options{Source: src}))
+	mux.Handle("/", statuspage.New(statuspage.Options{Source: src, Channels: func() []notify.Status { return chans }}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -437,7 +444,9 @@ func TestStatusPageBrowserScriptMatchesServer(t *testing.T) {
 		return [...row.querySelectorAll('th, td:not(.c-action)')].map(norm)
 			.concat([norm(events.querySelector('summary'))], [...events.querySelectorAll('li')].map(norm),
 				[...row.querySelectorAll('.state')].map((s) => s.className));
-	}))`
+	}).concat([...document.querySelectorAll('#channels tr.channel')].map((row) =>
+		[...row.querySelectorAll('th, td')].map((e) => e.textContent.replace(/\s+/g, ' ').trim())
+			.concat([...row.querySelectorAll('.state')].map((s) => s.className)))))`
 	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +464,8 @@ func TestStatusPageBrowserScriptMatchesServer(t *testing.T) {
 	if server != script {
 		t.Errorf("the script renders the rows differently from the server:\nserver: %s\nscript: %s", server, script)
 	}
-	for _, want := range []string{"boot window ends in 1d 5h", "failed · 1.3 s", "relay on · 3.1 W", "4.2 ms", "in 2d 23h", "state state-unknown"} {
+	for _, want := range []string{"boot window ends in 1d 5h", "failed · 1.3 s", "relay on · 3.1 W", "4.2 ms", "in 2d 23h", "state state-unknown",
+		"failing (3 attempts in a row), next try in 1d 3h", "check the token \u003cb\u003e", "no deliveries yet"} {
 		if !strings.Contains(script, want) {
 			t.Errorf("the rows lack %q: %s", want, script)
 		}

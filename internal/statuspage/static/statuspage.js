@@ -216,6 +216,31 @@
     document.getElementById('no-devices').hidden = devices.length > 0;
   }
 
+  // renderChannels updates the notification channels' rows (as
+  // newChannelView in view.go); a channel added by a reload shows on the
+  // next page load.
+  const channelRows = document.querySelector('#channels tbody');
+  function renderChannels(list, now) {
+    if (!channelRows || !list) return;
+    for (const c of list) {
+      const tr = Array.from(channelRows.rows).find((r) => r.dataset.channel === c.name);
+      if (!tr) continue;
+      const [state, delivery, error, queued] = tr.querySelectorAll('td');
+      let text = 'delivering';
+      if (c.failures > 0) {
+        text = 'failing (' + c.failures + ' ' + (c.failures === 1 ? 'attempt' : 'attempts') + ' in a row)';
+        if (c.next_attempt) text += ', next try ' + relTime(c.next_attempt, now);
+      } else if (!c.last_delivery) {
+        text = 'no deliveries yet';
+      }
+      put(state, el('span', {class: 'state ' + (c.failures > 0 ? 'state-failing' : 'state-up')}, text));
+      put(delivery, c.last_delivery ? timeEl(c.last_delivery, now) : 'never');
+      put(error, c.last_error ? el('span', {class: 'error-text'}, c.last_error) : 'none',
+        c.last_failure ? el('span', {class: 'sub'}, timeEl(c.last_failure, now)) : null);
+      put(queued, String(c.queued));
+    }
+  }
+
   let lastOK = new Date();
   let timer = null;
   let inflight = false;
@@ -236,6 +261,7 @@
       const data = await resp.json();
       lastOK = new Date();
       render(data, lastOK.getTime());
+      renderChannels(data.notification_channels, lastOK.getTime());
       const t = document.querySelector('#updated time');
       t.dateTime = lastOK.toISOString();
       t.title = lastOK.toLocaleString();
