@@ -24,6 +24,10 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Shown redacted (RedactURL on every URL) without error.
+		if _, err := c.Marshal(false); err != nil {
+			t.Fatalf("loaded config does not marshal redacted: %v", err)
+		}
 		out, err := c.Marshal(true)
 		if err != nil {
 			t.Fatalf("loaded config does not marshal: %v", err)
