@@ -116,9 +116,14 @@ image:
 	rm -rf $(DIST)/build/image && mkdir -p $(DIST)/build/image/state
 	cp $(DIST)/build/$(IMAGE_TARGET)/restartinator packaging/restartinator.yml packaging/image/passwd packaging/image/group $(DIST)/build/image/
 	cp /etc/ssl/certs/ca-certificates.crt $(DIST)/build/image/
+	@# The image this tag named before is removed once the tag moves, so
+	@# repeated builds (CI) do not pile up unnamed images.
+	old=$$($(PODMAN) image inspect --format '{{.Id}}' $(IMAGE) 2>/dev/null || true); \
 	$(PODMAN) build --pull=never --platform linux/$(call release_goarch,$(IMAGE_TARGET)) \
 		--label org.opencontainers.image.version=$(VERSION) --label org.opencontainers.image.revision=$(REVISION) \
-		-f Containerfile -t $(IMAGE) $(DIST)/build/image
+		-f Containerfile -t $(IMAGE) $(DIST)/build/image && \
+	new=$$($(PODMAN) image inspect --format '{{.Id}}' $(IMAGE)) && \
+	if [ -n "$$old" ] && [ "$$old" != "$$new" ]; then $(PODMAN) rmi "$$old" >/dev/null 2>&1 || true; fi
 
 ## licenses: refresh THIRD_PARTY_LICENSES.md and NOTICE from the module cache
 licenses:
