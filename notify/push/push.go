@@ -83,17 +83,21 @@ type service struct {
 	// first one's title and priority, and params change a service's config
 	// for good. Matrix logs in when initialised, so it is reused.
 	reuse bool
+	// host is the service's own host, for services whose URL puts a key
+	// where the host goes (pushover://shoutrrr:TOKEN@USER_KEY): errors and
+	// "notify test" name this one instead.
+	host string
 }
 
 // services lists what each service takes; a shoutrrr service not listed
 // gets the title as the message's first line.
 var services = map[string]service{
 	"ntfy":       {title: true, priority: [3]string{"low", "default", "high"}, tags: true},
-	"pushover":   {title: true, priority: [3]string{"-1", "0", "1"}},
+	"pushover":   {title: true, priority: [3]string{"-1", "0", "1"}, host: "api.pushover.net"},
 	"gotify":     {title: true, priority: [3]string{"2", "5", "8"}},
-	"telegram":   {title: true},
-	"discord":    {title: true},
-	"slack":      {title: true},
+	"telegram":   {title: true, host: "api.telegram.org"},
+	"discord":    {title: true, host: "discord.com"},
+	"slack":      {title: true, host: "slack.com"},
 	"matrix":     {title: true, reuse: true},
 	"generic":    {title: true},
 	"teams":      {title: true},
@@ -148,8 +152,8 @@ func New(o Options) (*Sender, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
-	s.redact = redactor(u)
 	s.scheme = strings.ToLower(strings.SplitN(u.Scheme, "+", 2)[0])
+	s.redact = redactor(u, services[s.scheme].host != "")
 	var r router.ServiceRouter
 	svc, err := r.NewService(s.scheme)
 	if err != nil {
@@ -173,6 +177,9 @@ func New(o Options) (*Sender, error) {
 		s.userKeys[strings.ToLower(k)] = true
 	}
 	s.host = u.Host
+	if h := s.known.host; h != "" {
+		s.host = h
+	}
 	if s.tmpl, err = notify.ParseTextTemplates(o.Where, o.TitleTemplate, o.MessageTemplate); err != nil {
 		return nil, err
 	}
@@ -189,13 +196,17 @@ func known(r *router.ServiceRouter) []string {
 }
 
 // redactor replaces the parts of u that may be tokens: user, password,
-// path segments and query values.
-func redactor(u *url.URL) *strings.Replacer {
+// path segments, query values, and the host when the service puts a key
+// there.
+func redactor(u *url.URL, hostIsKey bool) *strings.Replacer {
 	var secrets []string
 	add := func(s string) {
 		if len(s) >= 4 {
 			secrets = append(secrets, s)
 		}
+	}
+	if hostIsKey {
+		add(u.Hostname())
 	}
 	if u.User != nil {
 		add(u.User.Username())

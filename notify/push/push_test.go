@@ -269,8 +269,12 @@ func TestFixedHostServices(t *testing.T) {
 		if !strings.HasPrefix(text, "It is still down.") || len([]rune(text)) > notify.MaxMessage {
 			t.Errorf("%s: text %q", c.service, text)
 		}
-		if strings.Contains(s.Destination(), "AAHdqTcv") || strings.Contains(s.Destination(), "W3dE2") {
+		if strings.Contains(s.Destination(), "AAHdqTcv") || strings.Contains(s.Destination(), "W3dE2") ||
+			strings.Contains(s.Destination(), "uQiRzpo4") || strings.Contains(s.Destination(), "693853386") {
 			t.Errorf("%s: destination shows the token: %s", c.service, s.Destination())
+		}
+		if c.service == "pushover" && s.Destination() != "a test message to pushover (api.pushover.net)" {
+			t.Errorf("pushover: destination %q", s.Destination())
 		}
 	}
 }
