@@ -26,7 +26,8 @@ type notifier struct {
 	externalURL string
 	ctx         context.Context
 
-	chans *notify.Channels
+	chans  *notify.Channels
+	warned map[string]bool // orphaned queues already reported
 }
 
 func (n *notifier) set() *notify.Channels {
@@ -65,7 +66,33 @@ func (n *notifier) apply(cfg *config.NotificationsConfig) error {
 			Logger: n.logger, Clock: n.clock, Store: store, ExternalURL: n.externalURL}))
 	}
 	set.Keep(keep)
+	n.warnOrphans(keep)
 	return nil
+}
+
+// warnOrphans says when the state file holds a queue for a channel the
+// config no longer has (renamed or removed while messages were waiting):
+// they are kept, and go out if the channel comes back under that name.
+func (n *notifier) warnOrphans(configured map[string]bool) {
+	if n.store == nil {
+		return
+	}
+	for _, ch := range n.store.QueueChannels() {
+		if configured[ch] || n.set().Get(ch) != nil || n.warned[ch] {
+			continue
+		}
+		b, _ := n.store.LoadQueue(ch)
+		msgs, pending, err := notify.DecodeQueue(b)
+		if err != nil || len(msgs)+len(pending) == 0 {
+			continue
+		}
+		if n.warned == nil {
+			n.warned = map[string]bool{}
+		}
+		n.warned[ch] = true
+		n.logger.Warn("the state file holds queued notifications for a channel the config does not have; they are kept and go out if a channel of that name comes back",
+			"channel", ch, "messages", len(msgs), "events", len(pending))
+	}
 }
 
 func (n *notifier) run() { n.set().Run(n.ctx) }

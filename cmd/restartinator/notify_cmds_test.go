@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/state"
 	"github.com/restartinator/restartinator/notify/smtptest"
 )
 
@@ -140,5 +143,31 @@ func TestNotifyTestChannels(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 2 || got[0] != "/router-watch TEST: Example Device is OFFLINE" {
 		t.Errorf("ntfy got %q", got)
+	}
+}
+
+// A queue saved for a channel the config no longer has is reported, not
+// dropped.
+func TestOrphanedQueueIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	old := `{"version":1,"intents":{},"history":[],"webhook_dedup":{},"notify_queues":{"old-phone":{"version":1,"messages":[{"id":"a","subject":"Router is OFFLINE","body":"b","kinds":["offline"]}],"seq":1},"gone-empty":{"version":1,"messages":null,"seq":3}}}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	st, err := state.Open(path, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notifier{logger: logger, store: st}
+	if err := n.apply(&config.NotificationsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "channel=old-phone messages=1") || strings.Contains(logs.String(), "gone-empty") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+	if q, _ := st.LoadQueue("old-phone"); len(q) == 0 {
+		t.Error("the orphaned queue was dropped")
 	}
 }

@@ -303,6 +303,18 @@ func (s *Store) LoadQueue(channel string) ([]byte, error) {
 	return append([]byte(nil), s.f.NotifyQueues[channel]...), nil
 }
 
+// QueueChannels names the channels that have a queue saved.
+func (s *Store) QueueChannels() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for ch := range s.f.NotifyQueues {
+		out = append(out, ch)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *Store) SaveQueue(channel string, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
