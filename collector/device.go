@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,9 +146,20 @@ func (d *device) scheduled() {
 // step runs the machine on in and carries out its actions; it returns them
 // for the caller to look at (RunProbe, Reject).
 func (d *device) step(in Input) []Action {
+	prev, next, acts := d.stepOnly(in)
+	if upForChildren(prev) != upForChildren(next) {
+		d.s.propagate(d)
+	}
+	return acts
+}
+
+// stepOnly is step without telling the device's dependents about a
+// change (propagate calls it: a change of parents never changes whether
+// a device is up).
+func (d *device) stepOnly(in Input) (prev, next string, acts []Action) {
 	now := d.s.opt.Clock.Now()
 	d.mu.Lock()
-	prev := d.m.State
+	prev = d.m.State
 	m, acts := Step(d.m, in, now)
 	d.m = m
 	d.mu.Unlock()
@@ -155,7 +167,7 @@ func (d *device) step(in Input) []Action {
 		d.s.log.Info("state change", "device", d.cfg.Name, "from", prev, "to", m.State)
 	}
 	d.do(acts)
-	return acts
+	return prev, m.State, acts
 }
 
 // do carries out actions.
@@ -260,6 +272,12 @@ func (d *device) emit(e event.Event) {
 	// Filled in before the event is kept, so the status page shows what the
 	// notification said.
 	e.CyclesInWindow = d.s.cyclesInWindow(d.cfg.Name, d.cfg.Settings.CycleWindow.D(), now)
+	if e.Kind == event.Offline || e.Kind == event.GaveUp {
+		if kids := d.s.dependents(d); len(kids) > 0 {
+			e.Affected = kids
+			e.Next += "; not cycled automatically while it is down, the devices behind it: " + strings.Join(kids, ", ")
+		}
+	}
 	e.Reading = d.s.reading(d.cfg.Plug, d.cfg.Outlet)
 	d.mu.Lock()
 	e.State = d.m.State

@@ -28,12 +28,15 @@ const (
 	StateBooting = "booting"
 	StateHeld    = "held"
 	StateGaveUp  = "gave_up"
+	// StateBlocked: the device fails while a device it depends on is not
+	// up; it is not cycled automatically and announces nothing itself.
+	StateBlocked = "blocked"
 )
 
 // States lists every state in the order of their codes (the
 // restartinator_device_state_code metric and the mixin's timelines): append
 // new states, never reorder.
-var States = []string{StateUnknown, StateUp, StateFailing, StateCycling, StateBooting, StateHeld, StateGaveUp}
+var States = []string{StateUnknown, StateUp, StateFailing, StateCycling, StateBooting, StateHeld, StateGaveUp, StateBlocked}
 
 // stateKind is what a state means to the scheduler.
 type stateKind struct {
@@ -52,6 +55,9 @@ var stateKinds = map[string]stateKind{
 	StateBooting: {},
 	StateHeld:    {},
 	StateGaveUp:  {settled: true},
+	// A blocked device waits for its parent: ParentsChanged probes it as
+	// soon as the parent is up.
+	StateBlocked: {settled: true},
 }
 
 // stateCode is a state's number in States (-1 for none).
@@ -89,6 +95,9 @@ type Machine struct {
 	// Grid, until the first probe, is a point of the device's place in
 	// the check_interval schedule (see next).
 	Grid time.Time
+	// ParentsDown names the devices this one depends on (directly or
+	// through others) that are not up, ", "-separated; "" when all are.
+	ParentsDown string
 }
 
 // NewMachine is a device's machine before its first probe.
@@ -240,7 +249,7 @@ func (in ProbeResult) apply(m *Machine, now time.Time) []Action {
 
 // decides: after a failed probe, an automatic cycle is up for decision.
 func (m *Machine) decides(now time.Time) bool {
-	return m.Cfg.Mode == config.ModeAuto && m.State != StateGaveUp && m.Failures >= m.Cfg.Settings.Retries &&
+	return m.Cfg.Mode == config.ModeAuto && m.State != StateGaveUp && m.State != StateBlocked && m.Failures >= m.Cfg.Settings.Retries &&
 		(m.State != StateBooting) && !now.Before(m.NotBefore)
 }
 
@@ -274,6 +283,10 @@ func (m *Machine) failed(res probe.Result, now time.Time) []Action {
 	m.record(res, now)
 	m.Failures++
 	acts := []Action{logAt(slog.LevelDebug, "probe failed", "failures", m.Failures, "err", res.Err)}
+	if m.ParentsDown != "" && m.State != StateGaveUp && (m.State != StateBooting || !now.Before(m.BootUntil)) {
+		// Its parent being down explains the failure: no offline, no cycle.
+		return append(acts, m.block()...)
+	}
 	switch m.State {
 	case StateBooting:
 		if now.Before(m.BootUntil) {
@@ -320,6 +333,48 @@ func (m *Machine) failed(res probe.Result, now time.Time) []Action {
 	return acts
 }
 
+// block moves a failing device whose parent is down to blocked.
+func (m *Machine) block() []Action {
+	if m.State == StateBlocked {
+		return nil
+	}
+	m.State = StateBlocked
+	return []Action{logAt(slog.LevelInfo, "device blocked: a device it depends on is down; no automatic power cycle", "parents_down", m.ParentsDown)}
+}
+
+// ParentsChanged: the devices this one depends on that are not up are
+// now Down (", "-separated, "" for none).
+type ParentsChanged struct{ Down string }
+
+func (in ParentsChanged) apply(m *Machine, now time.Time) []Action {
+	was := m.ParentsDown
+	m.ParentsDown = in.Down
+	switch {
+	case in.Down != "" && (m.State == StateFailing || m.State == StateHeld):
+		m.HeldFor = ""
+		return m.block()
+	case in.Down == "" && was != "":
+		// The parent is back: the device may need its own boot (its
+		// power or its link came back with the parent's), so its failures
+		// count from nought and no automatic cycle comes before its
+		// boot_time is over.
+		m.NotBefore = maxTime(m.NotBefore, now.Add(m.Cfg.Settings.BootTime.D()))
+		if m.State != StateBlocked {
+			return nil
+		}
+		m.State, m.Failures = StateFailing, 0
+		return []Action{logAt(slog.LevelInfo, "the devices it depends on are up again; checking it, with its boot grace", "grace_until", m.NotBefore), ProbeNow{}}
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // Decision answers Decide: Cycles is how many cycles of the device started
 // within its cycle_window, Hold why the guard holds every automatic cycle
 // ("" for not at all), Due and Start those of the probe that asked.
@@ -336,6 +391,10 @@ func (in Decision) apply(m *Machine, now time.Time) []Action {
 
 func (m *Machine) decide(in Decision) []Action {
 	st := m.Cfg.Settings
+	if m.ParentsDown != "" {
+		// A parent went down between the probe and the decision.
+		return m.block()
+	}
 	if in.Cycles >= st.MaxCycles {
 		already := m.State == StateGaveUp
 		m.State = StateGaveUp

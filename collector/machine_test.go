@@ -247,6 +247,51 @@ func TestStep(t *testing.T) {
 				}
 			}},
 
+		// Dependencies: a device whose parent is down is blocked.
+		{name: "the parent down: a failure blocks, no offline, no decision", setup: func(m *Machine) { m.State, m.Failures, m.ParentsDown = StateFailing, 2, "modem" },
+			in: ProbeResult{Res: downProbe, Due: st0}, state: StateBlocked, acts: "next 10s",
+			check: func(t *testing.T, m Machine, _ []Action) {
+				if m.Offline {
+					t.Errorf("a blocked device announced offline")
+				}
+			}},
+		{name: "blocked stays blocked, however many failures", setup: func(m *Machine) { m.State, m.Failures, m.ParentsDown = StateBlocked, 30, "modem" },
+			in: ProbeResult{Res: downProbe, Due: st0}, state: StateBlocked, acts: "next 10s"},
+		{name: "the parent goes down while the child fails: blocked", setup: func(m *Machine) { m.State, m.Failures = StateFailing, 2 },
+			in: ParentsChanged{Down: "modem"}, state: StateBlocked, acts: ""},
+		{name: "the parent goes down while the child is held: blocked, the hold forgotten", setup: func(m *Machine) { m.State, m.Failures, m.HeldFor = StateHeld, 4, "guard: x" },
+			in: ParentsChanged{Down: "modem"}, state: StateBlocked, acts: "",
+			check: func(t *testing.T, m Machine, _ []Action) {
+				if m.HeldFor != "" {
+					t.Errorf("held for %q", m.HeldFor)
+				}
+			}},
+		{name: "the parent goes down while the child is up: it stays up until it fails", setup: func(m *Machine) { m.State = StateUp },
+			in: ParentsChanged{Down: "modem"}, state: StateUp, acts: ""},
+		{name: "the parent recovers: failures start over, boot grace, probe now", setup: func(m *Machine) {
+			m.State, m.Failures, m.ParentsDown = StateBlocked, 9, "modem"
+		}, in: ParentsChanged{}, now: 30 * time.Second, state: StateFailing, acts: "probe now",
+			check: func(t *testing.T, m Machine, _ []Action) {
+				if m.Failures != 0 || !m.NotBefore.Equal(at(90*time.Second)) || m.ParentsDown != "" {
+					t.Errorf("after the parent's recovery: %+v", m)
+				}
+			}},
+		{name: "within the grace after the parent's recovery: offline, no decision", setup: func(m *Machine) {
+			m.State, m.Failures, m.NotBefore = StateFailing, 2, at(90*time.Second)
+		}, in: ProbeResult{Res: downProbe, Due: at(time.Minute)}, now: time.Minute, state: StateFailing, acts: "emit offline, next 1m1s"},
+		{name: "the grace over, the child fails alone: decide (and cycle)", setup: func(m *Machine) {
+			m.State, m.Failures, m.Offline, m.NotBefore = StateFailing, 3, true, at(90*time.Second)
+		}, in: ProbeResult{Res: downProbe, Due: at(90 * time.Second)}, now: 90 * time.Second, state: StateFailing, acts: "decide"},
+		{name: "a parent down by the decision: blocked, not cycled", setup: func(m *Machine) { m.State, m.Failures, m.ParentsDown = StateFailing, 3, "modem" },
+			in: Decision{Due: st0}, state: StateBlocked, acts: "next 10s"},
+		{name: "a blocked device that answers is up", setup: func(m *Machine) { m.State, m.Failures, m.ParentsDown = StateBlocked, 4, "modem" },
+			in: ProbeResult{Res: okProbe, Due: st0}, state: StateUp, acts: "next 10s"},
+		{name: "booting within its grace, the parent down: still booting", setup: func(m *Machine) {
+			m.State, m.BootUntil, m.ParentsDown = StateBooting, at(time.Minute), "modem"
+		}, in: ProbeResult{Res: downProbe, Due: st0}, state: StateBooting, acts: "next 1s"},
+		{name: "a manual cycle of a blocked device goes ahead", setup: func(m *Machine) { m.State, m.ParentsDown = StateBlocked, "modem" },
+			in: Requested{Trigger: actuator.TriggerManual}, state: StateBlocked, acts: "cycle manual"},
+
 		// Requests and schedules.
 		{name: "a manual request cycles, guard or not", mode: config.ModeAlert, setup: func(m *Machine) { m.State = StateUp },
 			in: Requested{Trigger: actuator.TriggerManual}, state: StateUp, acts: "cycle manual"},

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strings"
 	"time"
 
 	"github.com/restartinator/restartinator/internal/event"
@@ -8,22 +9,26 @@ import (
 
 // DeviceStatus is what the API and the status page show of a device.
 type DeviceStatus struct {
-	Name                string         `json:"name"`
-	State               string         `json:"state"`
-	Mode                string         `json:"mode"`
-	Probe               string         `json:"probe"`
-	Target              string         `json:"target"`
-	Plug                string         `json:"plug,omitempty"`
-	Outlet              string         `json:"outlet,omitempty"`
-	ConsecutiveFailures int            `json:"consecutive_failures"`
-	LastProbe           *ProbeStatus   `json:"last_probe,omitempty"`
-	LastCycle           *time.Time     `json:"last_cycle,omitempty"`
-	CyclesInWindow      int            `json:"cycles_in_window"`
-	NextScheduledReboot *time.Time     `json:"next_scheduled_reboot,omitempty"`
-	BootUntil           *time.Time     `json:"boot_until,omitempty"`
-	Held                string         `json:"held_reason,omitempty"`
-	Reading             *event.Reading `json:"plug_reading,omitempty"`
-	Events              []event.Event  `json:"events"`
+	Name                string       `json:"name"`
+	State               string       `json:"state"`
+	Mode                string       `json:"mode"`
+	Probe               string       `json:"probe"`
+	Target              string       `json:"target"`
+	Plug                string       `json:"plug,omitempty"`
+	Outlet              string       `json:"outlet,omitempty"`
+	ConsecutiveFailures int          `json:"consecutive_failures"`
+	LastProbe           *ProbeStatus `json:"last_probe,omitempty"`
+	LastCycle           *time.Time   `json:"last_cycle,omitempty"`
+	CyclesInWindow      int          `json:"cycles_in_window"`
+	NextScheduledReboot *time.Time   `json:"next_scheduled_reboot,omitempty"`
+	BootUntil           *time.Time   `json:"boot_until,omitempty"`
+	Held                string       `json:"held_reason,omitempty"`
+	DependsOn           []string     `json:"depends_on,omitempty"`
+	// ParentsDown are the devices it depends on (directly or not) that
+	// are not up: while there are any, it is not cycled automatically.
+	ParentsDown []string       `json:"parents_down,omitempty"`
+	Reading     *event.Reading `json:"plug_reading,omitempty"`
+	Events      []event.Event  `json:"events"`
 }
 
 // ProbeStatus is the last probe.
@@ -46,6 +51,10 @@ func (s *Supervisor) Snapshot() []DeviceStatus {
 		d.mu.Lock()
 		m := d.m
 		ds.State, ds.ConsecutiveFailures, ds.Held = m.State, m.Failures, m.HeldFor
+		ds.DependsOn = d.cfg.DependsOn
+		if m.ParentsDown != "" {
+			ds.ParentsDown = strings.Split(m.ParentsDown, ", ")
+		}
 		if m.Probed {
 			ds.LastProbe = &ProbeStatus{Time: m.LastProbeAt, Success: m.LastProbe.Success, DurationSeconds: m.LastProbe.Duration.Seconds(), Error: errText(m.LastProbe.Err)}
 		}
@@ -100,4 +109,19 @@ func (s *Supervisor) UpSince(name string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, true
+}
+
+// ParentsDown names the devices the named one depends on (directly or
+// not) that are not up now; the APIs that cycle on request say so.
+func (s *Supervisor) ParentsDown(name string) []string {
+	s.mu.RLock()
+	d := s.devices[name]
+	s.mu.RUnlock()
+	if d == nil {
+		return nil
+	}
+	if down := s.parentsDown(d); down != "" {
+		return strings.Split(down, ", ")
+	}
+	return nil
 }

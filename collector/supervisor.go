@@ -69,6 +69,9 @@ type Supervisor struct {
 
 	probes  probeCounters
 	metrics *metrics
+
+	deps  atomic.Pointer[depGraph]
+	depMu sync.Mutex // serialises propagate
 }
 
 // New returns a Supervisor; Apply gives it devices.
@@ -171,7 +174,10 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 	sort.Slice(s.order, func(i, j int) bool { return s.order[i].cfg.Name < s.order[j].cfg.Name })
 	s.cfg = cfg
 	s.metrics.apply(s.order, s.opt.StateEnum)
+	s.deps.Store(newDepGraph(s.order, next))
 	s.mu.Unlock()
+	// Kept devices may have new or restarted parents.
+	s.propagate(nil)
 
 	workers, want := probeWorkers(cfg)
 	if cfg.Global.MaxConcurrentProbes > 0 && cfg.Global.MaxConcurrentProbes < want/2 {

@@ -27,6 +27,10 @@ type Config struct {
 	// Format says which format the file was in: "yaml", "restartinator-json"
 	// or "py-stability-iot-ini".
 	Format string `yaml:"-"`
+
+	// deviceLines is where each device's name stands in the file, for
+	// errors about references between devices (0 or absent: unknown).
+	deviceLines map[string]int
 }
 
 // GlobalConfig holds settings for the whole process.
@@ -128,6 +132,10 @@ type DeviceConfig struct {
 	PlugHost string       `yaml:"plug_host,omitempty"`
 	Mode     string       `yaml:"mode,omitempty"`
 	Schedule string       `yaml:"schedule,omitempty"`
+	// DependsOn names the devices this one is reached through (its
+	// modem, its switch): while one of them is not up, this device is
+	// blocked, never cycled automatically.
+	DependsOn []string `yaml:"depends_on,omitempty"`
 
 	DeviceOverrides `yaml:",inline"`
 

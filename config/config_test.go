@@ -60,6 +60,9 @@ func TestInvalidConfigs(t *testing.T) {
 		"plug-unknown-key":         `line 5: unknown key "protcol" for a plug of type kasa (its keys: name, type, host, port, username, password, password_file, timeout, flip_back, protocol)`,
 		"plug-unknown-type":        `line 3: type: "zigbee" is not a plug type restartinator knows: use one of kasa, testbare, testrelay`,
 		"bad-flip-back":            `plug "p": flip_back "sometimes" is not one of auto, required, off`,
+		"depends-unknown":          `device "router" (line 4): depends_on: device "ghost" is not defined`,
+		"depends-self":             `device "modem" (line 3): depends_on names the device itself`,
+		"depends-cycle":            `device "router" (line 4) depends on device "switch" (line 9), which depends back on it (router -> switch -> router)`,
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {
@@ -278,6 +281,7 @@ func TestConvertRoundTrip(t *testing.T) {
 				for i := range c.Notifications.Channels {
 					c.Notifications.Channels[i].Line = 0
 				}
+				c.deviceLines = nil
 			}
 			if !reflect.DeepEqual(first, second) {
 				a, _ := first.Marshal(true)

@@ -64,6 +64,7 @@ func load(data []byte, name string) (*Config, error) {
 		return nil, err
 	}
 	c.Notifications.locateChannels(data)
+	c.locateDevices(data)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

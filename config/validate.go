@@ -84,6 +84,8 @@ func (c *Config) validate() error {
 		}
 	}
 
+	errs = append(errs, c.checkDependencies(names)...)
+
 	if e := c.Notifications.Email; e != nil {
 		errs = append(errs, e.check()...)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,6 +179,9 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 		return fmt.Errorf("%w: %w", webhook.ErrPlugUnreachable, err)
 	}
 	err = a.sup.RequestCycle(device, trigger)
+	if down := a.sup.ParentsDown(device); err == nil && len(down) > 0 {
+		a.logger.Warn("cycling on request a device whose parents are down", "device", device, "trigger", trigger, "parents_down", down)
+	}
 	switch {
 	case errors.Is(err, actuator.ErrAlreadyCycling):
 		return fmt.Errorf("%w: %w", webhook.ErrAlreadyCycling, err)
@@ -269,11 +273,26 @@ type cycleAnswer struct {
 	Device string `json:"device,omitempty"`
 	Next   string `json:"next,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// ParentsDown: devices this one depends on are down, which may be why
+	// it does not answer; the cycle goes ahead, as asked.
+	ParentsDown []string `json:"parents_down,omitempty"`
+	Note        string   `json:"note,omitempty"`
 }
 
 // manualCycle cycles a device on a person's request: the manual API and
 // the MQTT button both come here, so they answer alike.
 func (a *app) manualCycle(name string) cycleAnswer {
+	ans := a.manualCycleOnly(name)
+	if ans.code == http.StatusAccepted {
+		if down := a.sup.ParentsDown(name); len(down) > 0 {
+			ans.ParentsDown = down
+			ans.Note = fmt.Sprintf("the devices it depends on are down (%s): it may not answer until they are up, whatever the cycle does", strings.Join(down, ", "))
+		}
+	}
+	return ans
+}
+
+func (a *app) manualCycleOnly(name string) cycleAnswer {
 	err := a.sup.RequestCycle(name, actuator.TriggerManual)
 	switch {
 	case err == nil && a.cycler.DryRun():

@@ -48,6 +48,9 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 	// Next says what happens next ("checking again every 5s", "giving up").
 	Next string `json:"next,omitempty"`
+	// Affected are the devices that depend on this one (depends_on): they
+	// are blocked, not cycled, while it is down.
+	Affected []string `json:"affected,omitempty"`
 	// Labels are the alert's labels for events raised by the webhook.
 	Labels map[string]string `json:"labels,omitempty"`
 }
