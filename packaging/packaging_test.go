@@ -692,3 +692,22 @@ func TestOCIImage(t *testing.T) {
 		t.Errorf("the image's CA bundle holds %d certificates", bytes.Count(certs, []byte("BEGIN CERTIFICATE")))
 	}
 }
+
+// The release's non-Linux targets compile: a Unix-only call outside a
+// build-tagged file breaks `make release` (the windows build has no
+// syscall.Stat_t, no unix ioctls). Checked here so `go test ./...` catches
+// it before landing, not only `make package-test`.
+func TestNonLinuxTargetsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles the binary")
+	}
+	for _, target := range [][2]string{{"windows", "amd64"}, {"darwin", "arm64"}} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", os.DevNull, "./cmd/restartinator")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "GOOS="+target[0], "GOARCH="+target[1], "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s GOARCH=%s go build ./cmd/restartinator: %v\n%s\nput the platform-specific code in a file with a build tag (foo_unix.go / foo_other.go)",
+				target[0], target[1], err, out)
+		}
+	}
+}

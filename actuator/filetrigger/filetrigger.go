@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -357,13 +356,4 @@ func checkDir(dir string) error {
 			"use a directory only root and the service user can write, such as /run/restartinator (systemd: RuntimeDirectory=restartinator), or chmod o-w %s", dir, m.Perm(), dir)
 	}
 	return nil
-}
-
-// fileOwner is the uid that owns a file, where the platform says.
-func fileOwner(fi fs.FileInfo) (int, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
 }
