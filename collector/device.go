@@ -113,7 +113,9 @@ func (d *device) due(e *timerEntry, at time.Time) {
 
 // probe runs the prober and steps its result.
 func (d *device) probe(r RunProbe) {
-	ctx, cancel := context.WithTimeout(d.s.ctx, d.cfg.Settings.Timeout.D())
+	// Every prober keeps to the device's timeout itself (probe.Prober); this
+	// context is for a reload or Stop to cut a probe short.
+	ctx, cancel := context.WithCancel(d.s.ctx)
 	d.mu.Lock()
 	d.cancel = cancel
 	d.mu.Unlock()

@@ -272,6 +272,12 @@ func TestReloadTenThousandKeepsStateAndDueTimes(t *testing.T) {
 	if got := s.sched.h.Len(); got != n {
 		t.Fatalf("%d entries queued after the reload, want %d", got, n)
 	}
+	// The exposition, streamed in chunks, has every device's series whole.
+	out := string(s.WriteMetrics(nil))
+	if got := strings.Count(out, "\nrestartinator_device_state_code{device=\"d"); got != n || !strings.HasSuffix(out, "} 2\n") ||
+		strings.Count(out, "\n") != 3*n+6 {
+		t.Fatalf("exposition of %d devices: %d state codes, %d lines", n, got, strings.Count(out, "\n"))
+	}
 	s.Stop()
 	if got := s.sched.h.Len(); got != 0 {
 		t.Fatalf("%d entries queued after Stop", got)

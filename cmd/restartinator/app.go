@@ -72,7 +72,7 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 		Peer:     peerOptions(first.Global.HA),
 	})
 	a.sup.UseCycler(a.cycler)
-	s.exposition = append(s.exposition, a.sup.WriteMetrics)
+	s.exposition = append(s.exposition, a.sup.WriteMetricsTo)
 	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
 	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics(), a.mqtt.metrics)
 	return a, nil

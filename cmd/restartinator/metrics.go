@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -21,17 +21,14 @@ import (
 // OpenMetrics, as negotiated; gzip at its fastest level when asked.
 type metricsHandler struct {
 	reg    prometheus.Gatherer
-	writes func() []func([]byte) []byte
+	writes func() []func(io.Writer) error
 	log    *slog.Logger
 }
 
-var (
-	bufPool  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	gzipPool = sync.Pool{New: func() any {
-		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-		return w
-	}}
-)
+var gzipPool = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
 
 func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mfs, err := h.reg.Gather()
@@ -44,31 +41,10 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The written families are text: protobuf is not offered.
 	format := expfmt.NegotiateAccept(r.Header, expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtOpenMetrics_0_0_1, expfmt.FmtText)
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
-	buf.Reset()
-	enc := expfmt.NewEncoder(buf, format)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			h.log.Error("encoding metrics", "family", mf.GetName(), "err", err)
-			http.Error(w, "An error has occurred while encoding metrics: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-	}
-	b := buf.AvailableBuffer()
-	for _, write := range h.writes() {
-		b = write(b)
-	}
-	buf.Write(b)
-	if c, ok := enc.(expfmt.Closer); ok {
-		// OpenMetrics' "# EOF" comes last.
-		if err := c.Close(); err != nil {
-			http.Error(w, "An error has occurred while encoding metrics: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", string(format))
+	// Streamed: the body is not built whole (32 MB at 100,000 devices);
+	// an error half-way can only cut it short, as promhttp's would.
 	var out io.Writer = w
 	if gzipAccepted(r.Header.Get("Accept-Encoding")) {
 		hdr.Set("Content-Encoding", "gzip")
@@ -79,10 +55,26 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// tell it.
 		defer func() { _ = gz.Close() }()
 		out = gz
-	} else {
-		hdr.Set("Content-Length", fmt.Sprint(buf.Len()))
 	}
-	_, _ = out.Write(buf.Bytes())
+	bw := bufio.NewWriterSize(out, 32<<10)
+	defer func() { _ = bw.Flush() }()
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			h.log.Error("encoding metrics", "family", mf.GetName(), "err", err)
+			return
+		}
+	}
+	for _, write := range h.writes() {
+		if err := write(bw); err != nil {
+			h.log.Debug("writing metrics", "err", err)
+			return
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		// OpenMetrics' "# EOF" comes last.
+		_ = c.Close()
+	}
 }
 
 func gzipAccepted(accept string) bool {

@@ -15,11 +15,12 @@ import (
 // gzipped; as curl asks (text, no compression) it passes promtool.
 func TestMetricsHandlerFormats(t *testing.T) {
 	s, _, _, logs := newTestService(t, goodConfig)
-	device := func(b []byte) []byte {
-		return append(b, "# HELP restartinator_device_state_code The state.\n# TYPE restartinator_device_state_code gauge\nrestartinator_device_state_code{device=\"cam\"} 1\n"...)
+	device := func(w io.Writer) error {
+		_, err := io.WriteString(w, "# HELP restartinator_device_state_code The state.\n# TYPE restartinator_device_state_code gauge\nrestartinator_device_state_code{device=\"cam\"} 1\n")
+		return err
 	}
 	srv := httptest.NewServer(metricsHandler{reg: s.reg, log: slog.New(slog.NewTextHandler(logs, nil)),
-		writes: func() []func([]byte) []byte { return []func([]byte) []byte{device} }})
+		writes: func() []func(io.Writer) error { return []func(io.Writer) error{device} }})
 	t.Cleanup(srv.Close)
 	req, err := http.NewRequest("GET", srv.URL+"/metrics", nil)
 	if err != nil {

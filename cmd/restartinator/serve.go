@@ -93,7 +93,7 @@ type service struct {
 	// routes add the components' endpoints to the mux.
 	routes []func(mux *http.ServeMux, prefix string, auth *actionAuth)
 	// exposition write families straight into /metrics (see metrics.go).
-	exposition []func([]byte) []byte
+	exposition []func(io.Writer) error
 }
 
 func newService(opts *serveOptions, logger *slog.Logger) (*service, error) {
@@ -216,7 +216,7 @@ func (s *service) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.mux = mux
 	p := s.prefix
-	mux.Handle("GET "+p+"/metrics", metricsHandler{reg: s.reg, log: s.logger, writes: func() []func([]byte) []byte { return s.exposition }})
+	mux.Handle("GET "+p+"/metrics", metricsHandler{reg: s.reg, log: s.logger, writes: func() []func(io.Writer) error { return s.exposition }})
 	mux.HandleFunc("GET "+p+"/-/healthy", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Healthy.\n") })
 	mux.HandleFunc("GET "+p+"/-/ready", func(w http.ResponseWriter, r *http.Request) {
 		select {
