@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -224,6 +225,9 @@ func (a *smartAPI) info(ctx context.Context) (actuator.Status, error) {
 			return st, err
 		}
 		st.Strip = true
+		// Outlets go by the position printed on the strip, not by list
+		// order: a P300 or EP40M lists them in another order.
+		sort.SliceStable(kids, func(i, j int) bool { return kids[i].Position < kids[j].Position })
 		for i, k := range kids {
 			st.Outlets = append(st.Outlets, actuator.Outlet{
 				Index: i, ID: k.DeviceID, Alias: nickname(k.Nickname),
