@@ -84,6 +84,10 @@ type Client struct {
 	api     api
 	port    int
 	outlets *actuator.Status // last outlet list, to resolve selectors
+	// asked: protocol auto has asked the plug by discovery; found is its
+	// answer, nil when it gave none.
+	asked bool
+	found *Discovered
 }
 
 var (
@@ -146,6 +150,9 @@ func (c *Client) portFor(proto string) int {
 	if c.opt.Port != 0 {
 		return c.opt.Port
 	}
+	if c.found != nil && c.found.Protocol == proto && c.found.Port != 0 {
+		return c.found.Port
+	}
 	switch proto {
 	case ProtocolKLAP:
 		return PortKLAP
@@ -188,6 +195,20 @@ func (c *Client) connect(ctx context.Context) error {
 	case ProtocolAES:
 		return c.connectAES(ctx)
 	}
+	if d := c.discover(ctx); d != nil {
+		c.opt.Logger.Debug("plug said which transport it speaks", "plug", c.label(), "family", d.Family, "encryption", d.Encryption, "login_version", d.LoginVersion)
+		switch {
+		case !d.Supported:
+			return fmt.Errorf("%w: the plug %s", errUnsupportedTransport, d.Note)
+		case d.Protocol == ProtocolXOR:
+			c.use(newXORTransport(c.addr(ProtocolXOR), c.opt.Timeout), nil, ProtocolXOR)
+			return nil
+		case d.Protocol == ProtocolKLAP:
+			return c.connectKLAP(ctx)
+		case d.Protocol == ProtocolAES:
+			return c.connectAES(ctx)
+		}
+	}
 	xt := newXORTransport(c.addr(ProtocolXOR), c.opt.Timeout)
 	xa := newIOTAPI(xt)
 	st, xerr := xa.info(ctx)
@@ -223,10 +244,57 @@ func (c *Client) connect(ctx context.Context) error {
 		c.portFor(ProtocolXOR), xerr, c.portFor(ProtocolKLAP), kerr, aerr)
 }
 
+// discoveryWait bounds how long protocol auto waits for the plug's
+// discovery answer before trying the transports in turn.
+const discoveryWait = time.Second
+
+// discover asks the plug itself, once, which transport it speaks: both
+// discovery probes to its address (and its configured port), the first
+// answer kept. Nil when it did not answer; the transports are then tried in
+// turn. Called with c.mu held.
+func (c *Client) discover(ctx context.Context) *Discovered {
+	if c.asked {
+		return c.found
+	}
+	c.asked = true
+	ip := net.ParseIP(c.opt.Host)
+	if ip == nil {
+		addrs, err := net.DefaultResolver.LookupIP(ctx, "ip4", c.opt.Host)
+		if err != nil || len(addrs) == 0 {
+			return nil
+		}
+		ip = addrs[0]
+	}
+	if ip.To4() == nil {
+		return nil
+	}
+	ports := []int{DiscoveryPortXOR, DiscoveryPortTDP}
+	if c.opt.Port != 0 && c.opt.Port != DiscoveryPortXOR {
+		ports = append(ports, c.opt.Port)
+	}
+	found, err := Discover(ctx, DiscoverOptions{Broadcast: ip.String(), Ports: ports, First: true,
+		Timeout: min(c.opt.Timeout, discoveryWait), Logger: c.opt.Logger})
+	if err != nil || len(found) == 0 {
+		return nil
+	}
+	c.found = &found[0]
+	return c.found
+}
+
+// errUnsupportedTransport: the plug said it speaks a transport we do not.
+var errUnsupportedTransport = errors.New("unsupported transport")
+
 // connectAES logs in over AES securePassthrough; only the SMART API runs
 // over it.
 func (c *Client) connectAES(ctx context.Context) error {
-	at := newAESTransport(c.addr(ProtocolAES), c.opt.Timeout, c.opt.Credentials, c.opt.LoginVersion, c.opt.Clock, c.opt.Logger)
+	lv := c.opt.LoginVersion
+	if lv == 0 && c.found != nil && c.found.Protocol == ProtocolAES {
+		lv = c.found.LoginVersion
+		if lv == 0 {
+			lv = 1 // no "lv" in the answer: python-kasa sends the v1 form
+		}
+	}
+	at := newAESTransport(c.addr(ProtocolAES), c.opt.Timeout, c.opt.Credentials, lv, c.opt.Clock, c.opt.Logger)
 	sa := newSMARTAPI(at)
 	st, err := sa.info(ctx)
 	if err == nil || errors.Is(err, ErrNotAPlug) {

@@ -1,6 +1,10 @@
 package kasa_test
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +56,61 @@ func TestDiscoverSilentWhenUnreachable(t *testing.T) {
 	found, err := kasa.Discover(ctxT(t), kasa.DiscoverOptions{Broadcast: sim.Addr(), Timeout: 100 * time.Millisecond, Logger: quiet})
 	if err != nil || len(found) != 0 {
 		t.Fatalf("found %+v, %v", found, err)
+	}
+}
+
+// Every recording with a port-20002 answer, replayed by the simulator: the
+// discovered family, encryption and login version are the device's.
+func TestDiscoverRecordedAnswers(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
+	if len(files) == 0 {
+		t.Skipf("no device recordings in %s", fixtureDir)
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		var rec struct {
+			Disc *struct {
+				Result struct {
+					Type string `json:"device_type"`
+					Schm struct {
+						Enc string `json:"encrypt_type"`
+						LV  int    `json:"lv"`
+					} `json:"mgt_encrypt_schm"`
+				} `json:"result"`
+			} `json:"discovery_result"`
+		}
+		if json.Unmarshal(b, &rec) != nil || rec.Disc == nil {
+			continue
+		}
+		want := rec.Disc.Result
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
+			sim := startSim(t, kasasim.Options{From: f})
+			found, err := kasa.Discover(ctxT(t), kasa.DiscoverOptions{Broadcast: sim.Addr(), Timeout: 2 * time.Second, First: true, Logger: quiet})
+			if err != nil || len(found) != 1 {
+				t.Fatalf("found %+v, %v", found, err)
+			}
+			d := found[0]
+			family, _, _ := strings.Cut(want.Type, ".")
+			if d.Family != family || d.Encryption != want.Schm.Enc || d.LoginVersion != want.Schm.LV || !d.Supported ||
+				d.Protocol != strings.ToLower(want.Schm.Enc) || d.Port != sim.Port() {
+				t.Fatalf("discovered %+v; the recording says %+v", d, want)
+			}
+		})
+	}
+}
+
+// Protocol auto asks the plug first: an AES plug without "lv" gets the v1
+// login straight away (Kasa default refused, Tapo default taken: two
+// handshakes), not every form in turn.
+func TestAutoUsesDiscovery(t *testing.T) {
+	ctx := ctxT(t)
+	sim := startSim(t, kasasim.Options{Model: "KP125M", Protocol: "aes", LoginVersion: 1})
+	c := newClient(t, sim, kasa.Options{})
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Protocol != "aes" || sim.Handshakes() != 2 {
+		t.Fatalf("protocol %s after %d handshakes, want aes after 2", st.Protocol, sim.Handshakes())
 	}
 }

@@ -76,6 +76,8 @@ func hint(err error) string {
 		return ""
 	case errors.Is(err, ErrAuth):
 		return "check --username and --password-file (the TP-Link cloud account the plug was set up with)"
+	case errors.Is(err, errUnsupportedTransport):
+		return "restartinator cannot talk to this firmware; see the README's Kasa and Tapo firmware section"
 	case errors.Is(err, ErrNotAPlug):
 		return "is this host a plug or power strip?"
 	case errors.As(err, &de):

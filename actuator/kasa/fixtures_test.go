@@ -62,7 +62,10 @@ func TestRecordedDevices(t *testing.T) {
 			if err := c.Switch(ctx, sel, !st.Outlets[0].On); err != nil {
 				t.Fatal(err)
 			}
-			if sim.On(0) == st.Outlets[0].On {
+			// Outlet 0 is the first by position, wherever the simulator
+			// (in recorded order) keeps it.
+			idx := simIndex(sim, st.Outlets[0].ID)
+			if sim.On(idx) == st.Outlets[0].On {
 				t.Fatal("relay did not switch")
 			}
 			// And its flip-back timer arms, reads back and goes.
@@ -75,7 +78,7 @@ func TestRecordedDevices(t *testing.T) {
 			if err := c.DisarmFlipBack(ctx, sel); err != nil {
 				t.Fatal(err)
 			}
-			if sim.Outlets()[0].Countdown {
+			if sim.Outlets()[idx].Countdown {
 				t.Fatal("timer still armed after disarming")
 			}
 		})
@@ -158,4 +161,14 @@ func readRecording(t *testing.T, path string) recorded {
 		}
 	}
 	return w
+}
+
+// simIndex is the simulator's index of the outlet with id ("" on a plug).
+func simIndex(sim *kasasim.Plug, id string) int {
+	for i, o := range sim.Outlets() {
+		if o.ID == id {
+			return i
+		}
+	}
+	return 0
 }

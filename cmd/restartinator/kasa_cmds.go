@@ -359,7 +359,7 @@ func discoverCommand(app *kingpin.Application) command {
 			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tPORT\tMODEL\tALIAS\tPROTOCOL\tOUTLETS")
+		fmt.Fprintln(tw, "HOST\tPORT\tMODEL\tALIAS\tPROTOCOL\tLOGIN\tOUTLETS")
 		for _, d := range found {
 			alias, outlets := d.Alias, "-"
 			if alias == "" {
@@ -374,9 +374,21 @@ func discoverCommand(app *kingpin.Application) command {
 			} else if len(d.Outlets) == 1 {
 				outlets = "1"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s/%s\t%s\n", d.Host, d.Port, d.Model, alias, d.Protocol, d.API, outlets)
+			proto, login := d.Protocol+"/"+d.API, "-"
+			if !d.Supported {
+				proto = strings.ToLower(d.Encryption) + " (unsupported)"
+			}
+			if d.LoginVersion != 0 {
+				login = "v" + strconv.Itoa(d.LoginVersion)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Host, d.Port, d.Model, alias, proto, login, outlets)
 		}
 		tw.Flush()
+		for _, d := range found {
+			if !d.Supported {
+				fmt.Fprintf(stdout, "%s (%s) %s.\n", d.Host, d.Model, d.Note)
+			}
+		}
 		if len(found) == 0 {
 			logger.Info("no plug answered; are they on this network segment, and does the firewall let UDP answers in?", "broadcast", broadcast)
 		}

@@ -209,3 +209,24 @@ func TestSimulateCommand(t *testing.T) {
 		t.Fatalf("simulate exit %d", c)
 	}
 }
+
+// discover -o json says what the plug announced: family, encryption and
+// login version, and whether we speak it.
+func TestDiscoverCommandJSON(t *testing.T) {
+	p := startKasaSim(t, kasasim.Options{Model: "KP125M", Protocol: "aes"})
+	code, out, logs := runKasa(t, context.Background(), "discover", "--broadcast", p.Addr(), "--timeout", "500ms", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, logs)
+	}
+	var found []map[string]any
+	if err := json.Unmarshal([]byte(out), &found); err != nil || len(found) != 1 {
+		t.Fatalf("output %s: %v", out, err)
+	}
+	d := found[0]
+	for k, want := range map[string]any{"protocol": "aes", "api": "smart", "family": "SMART", "encryption": "AES",
+		"login_version": float64(2), "supported": true, "port": float64(p.Port()), "https": false} {
+		if d[k] != want {
+			t.Errorf("%s = %v, want %v (%s)", k, d[k], want, out)
+		}
+	}
+}
