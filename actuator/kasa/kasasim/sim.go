@@ -199,14 +199,22 @@ func Start(opt Options) (*Plug, error) {
 	p.user, p.pass = user, pass
 	p.authHash = wire.AuthHash(p.klapVer, user, pass)
 
-	if p.ln, err = net.Listen("tcp", opt.Listen); err != nil {
-		return nil, fmt.Errorf("simulator: %w", err)
-	}
-	p.addr = p.ln.Addr().String()
-	p.port = p.ln.Addr().(*net.TCPAddr).Port
-	if p.udp, err = net.ListenPacket("udp", p.addr); err != nil {
-		p.ln.Close()
-		return nil, fmt.Errorf("simulator UDP discovery on %s: %w", p.addr, err)
+	// A port the kernel picks is free for TCP but may be taken for UDP (by
+	// another test's discovery socket): pick again a few times.
+	_, wantPort, _ := net.SplitHostPort(opt.Listen)
+	for try := 1; ; try++ {
+		if p.ln, err = net.Listen("tcp", opt.Listen); err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+		p.addr = p.ln.Addr().String()
+		p.port = p.ln.Addr().(*net.TCPAddr).Port
+		if p.udp, err = net.ListenPacket("udp", p.addr); err == nil {
+			break
+		}
+		_ = p.ln.Close()
+		if wantPort != "0" || try == 5 {
+			return nil, fmt.Errorf("simulator UDP discovery on %s: %w", p.addr, err)
+		}
 	}
 	p.serve(p.ln)
 	p.wg.Add(1)
