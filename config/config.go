@@ -136,6 +136,8 @@ type DeviceConfig struct {
 	// modem, its switch): while one of them is not up, this device is
 	// blocked, never cycled automatically.
 	DependsOn []string `yaml:"depends_on,omitempty"`
+	// WakeOnLAN wakes the device once its outlet has power again.
+	WakeOnLAN *WakeOnLANConfig `yaml:"wake_on_lan,omitempty"`
 
 	DeviceOverrides `yaml:",inline"`
 

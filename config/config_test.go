@@ -63,6 +63,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"depends-unknown":          `device "router" (line 4): depends_on: device "ghost" is not defined`,
 		"depends-self":             `device "modem" (line 3): depends_on names the device itself`,
 		"depends-cycle":            `device "router" (line 4) depends on device "switch" (line 9), which depends back on it (router -> switch -> router)`,
+		"wol-bad-mac":              `device "pc": wake_on_lan.mac "00:11:22:33:44" is not a MAC address like 00:11:22:33:44:55`,
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // relaySettings are the keys of a plug type that exists only in these tests:
@@ -136,4 +137,32 @@ func TestRegisterPlugTypeTwice(t *testing.T) {
 		}
 	}()
 	RegisterPlugType(PlugType{Name: PlugKasa, Settings: func() PlugSettings { return &relaySettings{} }})
+}
+
+func TestWakeOnLAN(t *testing.T) {
+	c, err := Load([]byte(`plugs: [{name: p, host: h}]
+devices:
+  - {name: a, host: a, port: 22, plug: p, wake_on_lan: {mac: "00-11-22-AA-BB-CC"}}
+  - {name: b, host: b, port: 22, plug: p, wake_on_lan: {mac: "00:11:22:aa:bb:cd", broadcast: 192.168.1.255, delay: 30s}}
+`), "wol.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Device("a").WakeOnLAN, c.Device("b").WakeOnLAN
+	if a.MAC != "00:11:22:aa:bb:cc" || a.Broadcast != "255.255.255.255:9" || a.Delay.D() != 5*time.Second {
+		t.Errorf("defaults: %+v", a)
+	}
+	if b.Broadcast != "192.168.1.255:9" || b.Delay.D() != 30*time.Second {
+		t.Errorf("given: %+v", b)
+	}
+	for in, want := range map[string]string{
+		"{mac: 00:11:22:aa:bb:cc, broadcast: lan}":            `wake_on_lan.broadcast "lan" must be an IP address`,
+		"{mac: 00:11:22:aa:bb:cc, broadcast: '10.0.0.255:x'}": `wake_on_lan.broadcast "10.0.0.255:x" has a bad port`,
+		"{mac: 00:11:22:aa:bb:cc, mack: 1}":                   `unknown key "mack"`,
+	} {
+		_, err := Load([]byte("plugs: [{name: p, host: h}]\ndevices:\n  - {name: a, host: a, port: 22, plug: p, wake_on_lan: "+in+"}\n"), "wol.yml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", in, err, want)
+		}
+	}
 }

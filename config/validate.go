@@ -306,6 +306,14 @@ func (c *Config) checkDevice(d *DeviceConfig, plugs map[string]*PlugConfig) []er
 	if d.Plug != "" && plugs[d.Plug] == nil {
 		fail("plug %q is not defined in plugs", d.Plug)
 	}
+	if w := d.WakeOnLAN; w != nil {
+		if err := w.check(); err != nil {
+			fail("%v", err)
+		}
+		if d.Plug == "" {
+			fail("wake_on_lan wakes the device after a power cycle: set plug")
+		}
+	}
 	if d.Schedule != "" {
 		if d.Plug == "" {
 			fail("schedule needs a plug to cycle")

@@ -15,6 +15,7 @@ import (
 	"github.com/restartinator/restartinator/actuator/filetrigger"
 	"github.com/restartinator/restartinator/actuator/hostreset"
 	"github.com/restartinator/restartinator/actuator/webhook"
+	"github.com/restartinator/restartinator/actuator/wol"
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
@@ -43,6 +44,7 @@ type app struct {
 	webhook *webhook.Handler
 
 	resetMetrics *hostreset.Metrics
+	waker        *wol.Waker
 	mu           sync.Mutex
 	resetter     *hostreset.Resetter
 	stopTriggers func()
@@ -68,14 +70,28 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 	a.cycler = actuator.NewCycler(actuator.CyclerOptions{
 		Plugs: a.plugs, State: store, Clock: a.clock, Logger: s.logger,
 		MaxConcurrent: first.Global.MaxConcurrentCycles, DryRun: first.Global.DryRun,
-		Listener: a.sup.Listen,
+		Listener: func(u actuator.Update) { a.sup.Listen(u); a.wake(u) },
 		Peer:     peerOptions(first.Global.HA),
 	})
 	a.sup.UseCycler(a.cycler)
 	s.exposition = append(s.exposition, a.sup.WriteMetricsTo)
 	a.webhook = webhook.New(webhook.Options{Config: first.Webhook, Actions: a, State: store, Clock: a.clock, Logger: s.logger})
-	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics(), a.mqtt.metrics)
+	a.waker = wol.NewWaker(a.clock, s.logger)
+	s.reg.MustRegister(a.sup, a.cycler, a.plugs, a.webhook, a.resetMetrics, a.notifier.metrics(), a.mqtt.metrics, a.waker)
 	return a, nil
+}
+
+// wake sends Wake-on-LAN to the devices of an outlet whose power is back
+// (or coming back by the plug's own timer) and that ask for it.
+func (a *app) wake(u actuator.Update) {
+	if u.Phase != actuator.PhaseBooting {
+		return
+	}
+	for _, name := range u.Request.Devices {
+		if d, ok := a.sup.Device(name); ok && d.WakeOnLAN != nil {
+			a.waker.Wake(a.ctx, name, *d.WakeOnLAN)
+		}
+	}
 }
 
 // Apply hands a new config to every part. Parts that validate more than
@@ -102,6 +118,9 @@ func (a *app) Apply(c *config.Config) error {
 	for _, d := range c.Devices {
 		if d.Plug != "" {
 			a.cycler.InitDevice(d.Name)
+		}
+		if d.WakeOnLAN != nil {
+			a.waker.Init(d.Name)
 		}
 	}
 	a.webhook.SetConfig(c.Webhook)
