@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,15 +23,18 @@ import (
 type demoDevice struct {
 	name, mode string
 	dev        *simdevice.Device
-	plug       *kasasim.Plug // nil: not on a plug
+	plug       demoPlug // nil: not on a plug
 	plugName   string
 	outlet     int
 	strip      bool
 
-	mu    sync.Mutex
-	hung  bool
-	wasOn bool
-	upAt  time.Time // booting until then
+	bootFor time.Duration // how long it boots once power returns (default 3s)
+
+	mu      sync.Mutex
+	hung    bool
+	wasOn   bool
+	upAt    time.Time // booting until then
+	offSeen int       // times the outlet was seen off
 }
 
 // step makes the device follow its outlet and its hang.
@@ -43,9 +47,16 @@ func (d *demoDevice) step(now time.Time) {
 	}
 	switch {
 	case !on:
+		if d.wasOn {
+			d.offSeen++
+		}
 		d.hung, d.upAt = false, time.Time{} // power off clears any hang
 	case on && !d.wasOn:
-		d.upAt = now.Add(3 * time.Second) // booting
+		boot := d.bootFor
+		if boot == 0 {
+			boot = 3 * time.Second
+		}
+		d.upAt = now.Add(boot) // booting
 	}
 	d.wasOn = on
 	_ = d.dev.SetUp(on && !d.hung && !now.Before(d.upAt)) // a failed rebind is tried again on the next tick
@@ -67,9 +78,9 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 	}
 	defer os.RemoveAll(dir)
 
-	plugs := map[string]*kasasim.Plug{}
-	for _, p := range []struct{ name, model string }{{"desk-plug", "HS110"}, {"rack-strip", "HS300"}, {"tapo-plug", "KP125M"}} {
-		sim, err := kasasim.Start(kasasim.Options{Model: p.model, Listen: "127.0.0.1:0", Alias: p.name})
+	plugs := map[string]demoPlug{}
+	for _, p := range demoPlugs {
+		sim, err := p.start(p.model, p.name)
 		if err != nil {
 			logger.Error("demo: starting a simulated plug", "model", p.model, "err", err)
 			return 1
@@ -90,6 +101,8 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 		{"NAS", "auto", "tapo-plug", 0},
 		{"Printer", "alert", "rack-strip", 1},
 		{"Weather Station", "monitor", "", 0},
+		{"Modem", "auto", "shelly-plug", 0},
+		{"Access Point", "auto", "shelly-pro", 2},
 	} {
 		dev, err := simdevice.Start()
 		if err != nil {
@@ -99,7 +112,7 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 		defer dev.Close()
 		dd := &demoDevice{name: d.name, mode: d.mode, dev: dev, plugName: d.plug, outlet: d.outlet, wasOn: true}
 		if d.plug != "" {
-			dd.plug, dd.strip = plugs[d.plug], plugs[d.plug].Strip()
+			dd.plug, dd.strip = plugs[d.plug], plugs[d.plug].Outlets() > 1
 		}
 		devices = append(devices, dd)
 	}
@@ -155,7 +168,7 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 	return demo.serve(ctx, logger)
 }
 
-func demoConfig(dir string, plugs map[string]*kasasim.Plug, devices []*demoDevice) string {
+func demoConfig(dir string, plugs map[string]demoPlug, devices []*demoDevice) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global:
   state_file: %s
@@ -170,9 +183,8 @@ defaults:
   cycle_window: 10m
 plugs:
 `, filepath.Join(dir, "state.json"))
-	for _, name := range []string{"desk-plug", "rack-strip", "tapo-plug"} {
-		p := plugs[name]
-		fmt.Fprintf(&b, "  - {name: %s, type: kasa, host: 127.0.0.1, port: %d, protocol: %s}  # simulated %s\n", name, p.Port(), p.Protocol(), p.Model())
+	for _, p := range demoPlugs {
+		fmt.Fprintf(&b, "  - %s\n", plugs[p.name].ConfigEntry(p.name))
 	}
 	b.WriteString("devices:\n")
 	for _, d := range devices {
@@ -204,4 +216,58 @@ func demoNotifications(url string) string {
 		dest = fmt.Sprintf("      webhook: {url: %q}\n", url)
 	}
 	return "notifications:\n  channels:\n    - name: demo\n" + dest + "      coalesce_window: 0s\n"
+}
+
+// demoPlug is a simulated plug of any brand the demo runs.
+type demoPlug interface {
+	Outlets() int
+	On(i int) bool
+	SetOn(i int, on bool)
+	// ConfigEntry is the plug's line in the demo's plugs: list.
+	ConfigEntry(name string) string
+	Close() error
+}
+
+// demoPlugs are the demo's plugs: several brands, each with its simulator.
+var demoPlugs = []struct {
+	name, model string
+	start       func(model, alias string) (demoPlug, error)
+}{
+	{"desk-plug", "HS110", startDemoKasa},
+	{"rack-strip", "HS300", startDemoKasa},
+	{"tapo-plug", "KP125M", startDemoKasa},
+	{"shelly-plug", "shellyplugs", startDemoShelly},
+	{"shelly-pro", "shellypro4pm", startDemoShelly},
+}
+
+type demoKasa struct{ *kasasim.Plug }
+
+func (k demoKasa) Outlets() int { return len(k.Plug.Outlets()) }
+func (k demoKasa) ConfigEntry(name string) string {
+	return fmt.Sprintf("{name: %s, type: kasa, host: 127.0.0.1, port: %d, protocol: %s}  # simulated %s", name, k.Port(), k.Protocol(), k.Model())
+}
+
+func startDemoKasa(model, alias string) (demoPlug, error) {
+	p, err := kasasim.Start(kasasim.Options{Model: model, Listen: "127.0.0.1:0", Alias: alias})
+	if err != nil {
+		return nil, err
+	}
+	return demoKasa{p}, nil
+}
+
+type demoShelly struct {
+	shellySim
+}
+
+func (d demoShelly) Outlets() int { return len(d.Device.Outlets()) }
+func (d demoShelly) ConfigEntry(name string) string {
+	return fmt.Sprintf("{name: %s, type: shelly, host: 127.0.0.1, port: %d}  # simulated %s", name, d.ln.Addr().(*net.TCPAddr).Port, d.Describe())
+}
+
+func startDemoShelly(model, _ string) (demoPlug, error) {
+	s, err := startShellySimulator(simPlug{Model: model}, slog.Default())
+	if err != nil {
+		return nil, err
+	}
+	return demoShelly{s.(shellySim)}, nil
 }
