@@ -75,7 +75,7 @@ func NewWaker(clk clock.Clock, logger *slog.Logger) *Waker {
 }
 
 func (w *Waker) Describe(ch chan<- *prometheus.Desc) { w.sent.Describe(ch) }
-func (w *Waker) Collect(ch chan<- prometheus.Metric)  { w.sent.Collect(ch) }
+func (w *Waker) Collect(ch chan<- prometheus.Metric) { w.sent.Collect(ch) }
 
 // Init exports the device's counters at 0.
 func (w *Waker) Init(device string) {
