@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/restartinator/restartinator/actuator/drivers" // the plug types the examples use
 	"github.com/restartinator/restartinator/config"
 )
 
