@@ -85,7 +85,7 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 			logger.Error("demo: starting a simulated plug", "model", p.model, "err", err)
 			return 1
 		}
-		defer sim.Close()
+		defer func() { _ = sim.Close() }() // the demo is ending
 		for i := range sim.Outlets() {
 			sim.SetOn(i, true)
 		}
