@@ -40,7 +40,7 @@ func Send(ctx context.Context, mac net.HardwareAddr, addr string) error {
 	}
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1) })
+		err := c.Control(func(fd uintptr) { serr = setBroadcast(fd) })
 		if err != nil {
 			return err
 		}
