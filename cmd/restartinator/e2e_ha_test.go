@@ -97,10 +97,15 @@ func (h *haRig) stop(pr *proc) {
 	case <-time.After(60 * time.Second):
 		h.t.Fatalf("%s did not exit after SIGTERM", pr.name)
 	}
+	h.forget(pr)
+}
+
+// forget drops a process that exited on purpose: until must not fail on it.
+func (h *haRig) forget(pr *proc) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, q := range h.procs {
-		if q == pr { // it exited on purpose: until must not fail on it
+		if q == pr {
 			h.procs = append(h.procs[:i], h.procs[i+1:]...)
 			break
 		}
@@ -122,14 +127,43 @@ func (h *haRig) logMatchLine(pr *proc, re string) string {
 	return h.logMatch(pr, regexp.MustCompile(`(?m)^(.*`+re+`.*)$`))
 }
 
-// restartinator starts the binary on a fixed loopback port (so a restart
-// keeps the address Alertmanager posts to) with the given config.
-func (h *haRig) restartinator(name string, port int, cfg string) *proc {
+// restartinator starts the binary with the given config on addr, or on a
+// port of its own choosing (read from its log: no window for another process
+// to take a port picked in advance) when addr is empty. A restart passes the
+// address it had, which Alertmanager posts to; should another process have
+// taken it meanwhile, the start is tried again.
+func (h *haRig) restartinator(name, addr, cfg string) (*proc, string) {
 	h.t.Helper()
 	path := h.write(name+".yml", cfg)
-	pr := h.start(name, h.bin, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=debug", "--config.file", path)
-	h.until(name+" to be ready", func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/-/ready", port)) })
-	return pr
+	listen := addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	for try := 1; ; try++ {
+		pr := h.start(name, h.bin, "--web.listen-address="+listen, "--log.level=debug", "--config.file", path)
+		var got string
+		h.until(name+" to listen", func() bool {
+			if m := listenRE.FindStringSubmatch(pr.out.String()); m != nil {
+				got = m[1]
+				return true
+			}
+			select {
+			case <-pr.done:
+				return true
+			default:
+				return false
+			}
+		})
+		if got == "" {
+			h.forget(pr)
+			if try < 5 && strings.Contains(pr.out.String(), "address already in use") {
+				continue
+			}
+			h.t.Fatalf("%s exited: %v\n%s", name, pr.err, pr.out.String())
+		}
+		h.until(name+" to be ready", func() bool { return httpOK("http://" + got + "/-/ready") })
+		return pr, got
+	}
 }
 
 // deviceConfig is restartinator's config for one device "cam" on plug p, in
@@ -176,18 +210,35 @@ receivers:
   - name: restartinator
     webhook_configs:
 `+b.String())
+	// Every peer binds 127.0.0.1:0; the second joins the first at the
+	// gossip address the first reports in its status.
 	var urls []string
-	gossip := freePort(h.t)
+	var gossip string
 	for i := range 2 {
 		args := []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(h.dir, fmt.Sprintf("am%d", i)),
-			"--web.listen-address=127.0.0.1:0", "--cluster.peer-timeout=2s"}
-		if i == 0 {
-			args = append(args, fmt.Sprintf("--cluster.listen-address=127.0.0.1:%d", gossip))
-		} else {
-			args = append(args, "--cluster.listen-address=127.0.0.1:0", fmt.Sprintf("--cluster.peer=127.0.0.1:%d", gossip))
+			"--web.listen-address=127.0.0.1:0", "--cluster.peer-timeout=2s", "--cluster.listen-address=127.0.0.1:0"}
+		if i > 0 {
+			args = append(args, "--cluster.peer="+gossip)
 		}
 		am := h.start(fmt.Sprintf("alertmanager %d", i), needTool(h.t, "prometheus-alertmanager", "prometheus-alertmanager"), args...)
-		urls = append(urls, "http://"+h.logMatch(am, toolListenRE))
+		u := "http://" + h.logMatch(am, toolListenRE)
+		urls = append(urls, u)
+		if i == 0 {
+			h.until("the first Alertmanager to report its gossip address", func() bool {
+				var st struct {
+					Cluster struct {
+						Peers []struct {
+							Address string `json:"address"`
+						} `json:"peers"`
+					} `json:"cluster"`
+				}
+				if getJSON(u+"/api/v2/status", &st) != nil || len(st.Cluster.Peers) != 1 {
+					return false
+				}
+				gossip = st.Cluster.Peers[0].Address
+				return gossip != ""
+			})
+		}
 	}
 	for _, u := range urls {
 		h.until("Alertmanager "+u+" to be ready with 2 peers", func() bool {
@@ -248,10 +299,8 @@ func TestHAOneCycleAcrossStartsAtOrder(t *testing.T) {
 	plugYAML, dev := h.plug("kasa", "HS100")
 	probe := httptest.NewServer(dev)
 	t.Cleanup(probe.Close)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := h.deviceConfig("solo", plugYAML, probe.URL, "")
-	r := h.restartinator("restartinator", port, cfg)
+	r, addr := h.restartinator("restartinator", "", cfg)
 	ams := h.alertmanagers(addr)
 
 	const (
@@ -288,7 +337,7 @@ func TestHAOneCycleAcrossStartsAtOrder(t *testing.T) {
 
 	// A restart mid-episode remembers it.
 	h.stop(r)
-	h.restartinator("restartinator (restarted)", port, cfg)
+	h.restartinator("restartinator (restarted)", addr, cfg)
 	h.postAlert(earlier, false, ams...)
 	repeats("after a restart", 3)
 	if n := offs(); n != 1 {
@@ -317,10 +366,8 @@ func TestHAPairSharesOnePlug(t *testing.T) {
 			plugYAML, dev := h.plug(tc.typ, tc.model)
 			probe := httptest.NewServer(dev)
 			t.Cleanup(probe.Close)
-			pa, pb := freePort(t), freePort(t)
-			a, b := fmt.Sprintf("127.0.0.1:%d", pa), fmt.Sprintf("127.0.0.1:%d", pb)
-			h.restartinator("restartinator-a", pa, h.deviceConfig("a", plugYAML, probe.URL, "peer_check: true, instance: a"))
-			rb := h.restartinator("restartinator-b", pb, h.deviceConfig("b", plugYAML, probe.URL, "peer_check: true, instance: b, peer_delay: 2s"))
+			_, a := h.restartinator("restartinator-a", "", h.deviceConfig("a", plugYAML, probe.URL, "peer_check: true, instance: a"))
+			rb, b := h.restartinator("restartinator-b", "", h.deviceConfig("b", plugYAML, probe.URL, "peer_check: true, instance: b, peer_delay: 2s"))
 			ams := h.alertmanagers(a, b)
 
 			h.postAlert(time.Now().Add(-time.Minute), false, ams...)
@@ -383,10 +430,8 @@ func TestHAMultiVantage(t *testing.T) {
 	s1, s2 := httptest.NewServer(v1), httptest.NewServer(v2)
 	t.Cleanup(s1.Close)
 	t.Cleanup(s2.Close)
-	p1, p2 := freePort(t), freePort(t)
-	a1, a2 := fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2)
-	h.restartinator("site-a", p1, h.deviceConfig("site-a", plugYAML, s1.URL, "peer_check: true, instance: site-a"))
-	h.restartinator("site-b", p2, h.deviceConfig("site-b", plugYAML, s2.URL, "peer_check: true, instance: site-b, peer_delay: 2s"))
+	_, a1 := h.restartinator("site-a", "", h.deviceConfig("site-a", plugYAML, s1.URL, "peer_check: true, instance: site-a"))
+	_, a2 := h.restartinator("site-b", "", h.deviceConfig("site-b", plugYAML, s2.URL, "peer_check: true, instance: site-b, peer_delay: 2s"))
 	ams := h.alertmanagers(a1, a2)
 
 	// Two identical Prometheus replicas, each scraping both vantage points.
