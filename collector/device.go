@@ -27,6 +27,7 @@ type device struct {
 	s      *Supervisor
 	cfg    config.DeviceConfig
 	prober probe.Prober
+	multi  *probe.Multi // the prober, when the device has several targets
 	sched  cron.Schedule
 	count  *probeCount // this device's probe type's counters
 	labels deviceLabels

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/restartinator/restartinator/collector/probe"
 	"github.com/restartinator/restartinator/config"
 )
 
@@ -156,13 +157,22 @@ func (s *Supervisor) Collect(ch chan<- prometheus.Metric) {
 type deviceLabels struct {
 	device string // `device="NAME"`
 	info   string // the whole device_info line
+	// targets are `device="NAME",target="T"` for each target of a
+	// device with several.
+	targets []string
 }
 
 func newDeviceLabels(d *device) deviceLabels {
 	dev := `device="` + escapeLabel(d.cfg.Name) + `"`
 	info := "restartinator_device_info{" + dev + `,plug="` + escapeLabel(d.cfg.Plug) + `",outlet="` + escapeLabel(d.cfg.Outlet) +
 		`",mode="` + escapeLabel(d.cfg.Mode) + `",probe="` + escapeLabel(d.prober.Type()) + "\"} 1\n"
-	return deviceLabels{device: dev, info: info}
+	l := deviceLabels{device: dev, info: info}
+	if d.multi != nil {
+		for _, t := range d.multi.Targets() {
+			l.targets = append(l.targets, dev+`,target="`+escapeLabel(t)+`"`)
+		}
+	}
+	return l
 }
 
 // escapeLabel escapes a label value as the text format wants: backslash,
@@ -179,6 +189,7 @@ type deviceValues struct {
 	probed, up bool
 	duration   float64
 	nextReboot int64 // unix seconds; 0 for none
+	targets    []probe.Result
 }
 
 // The per-device families, in the order they are written.
@@ -189,6 +200,8 @@ const (
 	helpUp       = "# HELP restartinator_device_up Whether the device answered its last probe (1) or not (0).\n# TYPE restartinator_device_up gauge\n"
 	helpDuration = "# HELP restartinator_device_probe_duration_seconds How long the device's last probe took.\n# TYPE restartinator_device_probe_duration_seconds gauge\n"
 	helpFailures = "# HELP restartinator_device_consecutive_failures Failed probes in a row.\n# TYPE restartinator_device_consecutive_failures gauge\n"
+	helpTargetUp = "# HELP restartinator_device_target_up Whether each target of a device with several answered its last probe.\n# TYPE restartinator_device_target_up gauge\n"
+	helpTargetD  = "# HELP restartinator_device_target_probe_duration_seconds How long each target's last probe took, for a device with several.\n# TYPE restartinator_device_target_probe_duration_seconds gauge\n"
 	helpReboot   = "# HELP restartinator_device_next_scheduled_reboot_timestamp_seconds When the device's scheduled reboot is due.\n# TYPE restartinator_device_next_scheduled_reboot_timestamp_seconds gauge\n"
 )
 
@@ -215,7 +228,7 @@ func (s *Supervisor) WriteMetricsTo(w io.Writer) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	vs := m.scratch[:0]
-	anyProbed, anyReboot := false, false
+	anyProbed, anyReboot, anyTargets := false, false, false
 	for _, d := range devices {
 		d.mu.Lock()
 		v := deviceValues{d: d, state: stateCode(d.m.State), failures: d.m.Failures, probed: d.m.Probed,
@@ -224,6 +237,10 @@ func (s *Supervisor) WriteMetricsTo(w io.Writer) error {
 			v.nextReboot = d.nextReboot.Unix()
 		}
 		d.mu.Unlock()
+		if d.multi != nil {
+			v.targets = d.multi.Last()
+			anyTargets = anyTargets || len(v.targets) > 0
+		}
 		anyProbed = anyProbed || v.probed
 		anyReboot = anyReboot || v.nextReboot != 0
 		vs = append(vs, v)
@@ -294,6 +311,28 @@ func (s *Supervisor) WriteMetricsTo(w io.Writer) error {
 				buf = appendFloat(buf, v.duration)
 				buf = append(buf, '\n')
 				flush(false)
+			}
+		}
+	}
+	if anyTargets {
+		buf = append(buf, helpTargetUp...)
+		for _, v := range vs {
+			for i, r := range v.targets {
+				up := int64(0)
+				if r.Success {
+					up = 1
+				}
+				buf = line(buf, "restartinator_device_target_up{", v.d.labels.targets[i], up)
+			}
+		}
+		buf = append(buf, helpTargetD...)
+		for _, v := range vs {
+			for i, r := range v.targets {
+				buf = append(buf, "restartinator_device_target_probe_duration_seconds{"...)
+				buf = append(buf, v.d.labels.targets[i]...)
+				buf = append(buf, "} "...)
+				buf = appendFloat(buf, r.Duration.Seconds())
+				buf = append(buf, '\n')
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/restartinator/restartinator/collector"
+	"github.com/restartinator/restartinator/internal/simdevice"
 )
 
 var compared = []string{
@@ -209,5 +210,56 @@ func promtoolCheck(t *testing.T, exposition []byte) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s\n--- exposition:\n%s", err, out, exposition)
+	}
+}
+
+// A device with several targets adds each target's result and latency
+// under a target label; a device with one target keeps its five series.
+// require: 2 of 3: one target down keeps it up, two down make it fail.
+func TestTargetSeriesOnlyForSeveralTargets(t *testing.T) {
+	var targets []*simdevice.Device
+	var probes []string
+	for range 3 {
+		sd, err := simdevice.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sd.Close() })
+		targets = append(targets, sd)
+		probes = append(probes, fmt.Sprintf("{type: tcp, target: \"127.0.0.1:%d\"}", sd.Port()))
+	}
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"},
+		{name: "internet", plug: "-", extra: "mode: monitor, require: 2, probes: [" + strings.Join(probes, ", ") + "]"}}})
+	h.first()
+	one := h.sup.WriteMetrics(nil)
+	got := seriesOf(string(one), "cam", "internet")
+	if got["cam"] != 5 || got["internet"] != 5+2*3 {
+		t.Errorf("series: cam %d (want 5), internet %d (want 11):\n%s", got["cam"], got["internet"], one)
+	}
+	if bytes.Contains(one, []byte(`device="cam",target=`)) {
+		t.Errorf("a single-target device has a target label:\n%s", one)
+	}
+	want := fmt.Sprintf(`restartinator_device_target_up{device="internet",target="127.0.0.1:%d"} 1`, targets[1].Port())
+	if !bytes.Contains(one, []byte(want)) {
+		t.Errorf("no %s in:\n%s", want, one)
+	}
+	promtoolCheck(t, one)
+
+	if err := targets[1].SetUp(false); err != nil {
+		t.Fatal(err)
+	}
+	s := h.probe("internet", 10*time.Second, h.base())
+	if s.State != collector.StateUp || s.Require != 2 || len(s.Targets) != 3 || s.Targets[1].Success || !s.Targets[0].Success {
+		t.Fatalf("one of three targets down, require 2: %+v", s)
+	}
+	if err := targets[2].SetUp(false); err != nil {
+		t.Fatal(err)
+	}
+	s = h.probe("internet", 10*time.Second, h.base())
+	if s.State != collector.StateFailing || !strings.Contains(s.LastProbe.Error, "1 of 3 targets answered, 2 needed") {
+		t.Fatalf("two of three targets down, require 2: %+v", s)
+	}
+	if m := h.sup.WriteMetrics(nil); !bytes.Contains(m, []byte(`restartinator_device_up{device="internet"} 0`)) {
+		t.Errorf("the device is not down in the metrics:\n%s", m)
 	}
 }

@@ -29,6 +29,18 @@ type DeviceStatus struct {
 	ParentsDown []string       `json:"parents_down,omitempty"`
 	Reading     *event.Reading `json:"plug_reading,omitempty"`
 	Events      []event.Event  `json:"events"`
+	// Targets are each target's last result, for a device with several
+	// (probes:); Require is how many must answer.
+	Targets []TargetStatus `json:"targets,omitempty"`
+	Require int            `json:"require,omitempty"`
+}
+
+// TargetStatus is one target's last probe.
+type TargetStatus struct {
+	Target          string  `json:"target"`
+	Success         bool    `json:"success"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Error           string  `json:"error,omitempty"`
 }
 
 // ProbeStatus is the last probe.
@@ -79,6 +91,17 @@ func (s *Supervisor) Snapshot() []DeviceStatus {
 			if h := s.opt.State.History(d.cfg.Name); len(h) > 0 {
 				t := h[len(h)-1].Started
 				ds.LastCycle = &t
+			}
+		}
+		if d.multi != nil {
+			ds.Require = d.multi.Need()
+			last := d.multi.Last()
+			for i, t := range d.multi.Targets() {
+				ts := TargetStatus{Target: t}
+				if i < len(last) {
+					ts.Success, ts.DurationSeconds, ts.Error = last[i].Success, last[i].Duration.Seconds(), errText(last[i].Err)
+				}
+				ds.Targets = append(ds.Targets, ts)
 			}
 		}
 		ds.CyclesInWindow = s.cyclesInWindow(d.cfg.Name, d.cfg.Settings.CycleWindow.D(), now)

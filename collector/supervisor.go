@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -278,11 +279,16 @@ func (s *Supervisor) newDevice(dc config.DeviceConfig) (*device, error) {
 		}
 	}
 	var power probe.PowerReader
-	if dc.Probe != nil && dc.Probe.Type == config.ProbePower {
+	if dc.Probe != nil && dc.Probe.Type == config.ProbePower || slices.ContainsFunc(dc.Probes, func(p config.ProbeConfig) bool { return p.Type == config.ProbePower }) {
 		power = s.powerReader(dc.Plug, dc.Outlet)
 	}
-	d.prober, err = probe.New(&d.cfg, probe.Options{Logger: s.log, PowerReader: power})
-	if err != nil {
+	popts := probe.Options{Logger: s.log, PowerReader: power}
+	if len(dc.Probes) > 0 {
+		if d.multi, err = probe.NewMulti(&d.cfg, popts); err != nil {
+			return nil, fmt.Errorf("device %q: %w", dc.Name, err)
+		}
+		d.prober = d.multi
+	} else if d.prober, err = probe.New(&d.cfg, popts); err != nil {
 		return nil, err
 	}
 	d.count = s.probes.of(d.prober.Type())

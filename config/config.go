@@ -138,6 +138,13 @@ type DeviceConfig struct {
 	DependsOn []string `yaml:"depends_on,omitempty"`
 	// WakeOnLAN wakes the device once its outlet has power again.
 	WakeOnLAN *WakeOnLANConfig `yaml:"wake_on_lan,omitempty"`
+	// Probes are several targets judged together (instead of probe);
+	// Require says how many must answer for the device to be up: all
+	// (the default), any, or a number.
+	Probes  []ProbeConfig `yaml:"probes,omitempty"`
+	Require string        `yaml:"require,omitempty"`
+	// RequireN is Require resolved: how many of Probes must answer.
+	RequireN int `yaml:"-"`
 
 	DeviceOverrides `yaml:",inline"`
 

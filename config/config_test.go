@@ -60,6 +60,9 @@ func TestInvalidConfigs(t *testing.T) {
 		"plug-unknown-key":         `line 5: unknown key "protcol" for a plug of type kasa (its keys: name, type, host, port, username, password, password_file, timeout, flip_back, protocol)`,
 		"plug-unknown-type":        `line 3: type: "zigbee" is not a plug type restartinator knows: use one of kasa, testbare, testrelay`,
 		"bad-flip-back":            `plug "p": flip_back "sometimes" is not one of auto, required, off`,
+		"require-range":            `device "internet": require "3" must be all, any, or a number from 1 to 2 (the targets in probes)`,
+		"probe-and-probes":         `device "internet": give probe or probes, not both`,
+		"probes-bad-target":        `device "internet": probes[1].target "no-port" must be host:port`,
 		"depends-unknown":          `device "router" (line 4): depends_on: device "ghost" is not defined`,
 		"depends-self":             `device "modem" (line 3): depends_on names the device itself`,
 		"depends-cycle":            `device "router" (line 4) depends on device "switch" (line 9), which depends back on it (router -> switch -> router)`,
@@ -357,5 +360,22 @@ func TestLegacyINIDefaultIndicatorUnderRun(t *testing.T) {
 	}
 	if got := c.Triggers.Files[0].Path; got != "/run/restartinator/pywatchdog-fault-indicator" {
 		t.Errorf("default indicator %q", got)
+	}
+}
+
+func TestRequireResolves(t *testing.T) {
+	for _, tc := range []struct {
+		require string
+		want    int
+	}{{"", 3}, {"all", 3}, {"ALL", 3}, {"any", 1}, {"2", 2}, {"3", 3}} {
+		y := "devices:\n  - name: internet\n    mode: monitor\n    require: \"" + tc.require + "\"\n    probes:\n" +
+			"      - {type: tcp, target: \"127.0.0.1:1\"}\n      - {type: icmp, target: 127.0.0.2}\n      - {type: http, url: \"http://127.0.0.3/\"}\n"
+		c, err := Load([]byte(y), "t.yml")
+		if err != nil {
+			t.Fatalf("require %q: %v", tc.require, err)
+		}
+		if got := c.Devices[0].RequireN; got != tc.want {
+			t.Errorf("require %q resolves to %d, want %d", tc.require, got, tc.want)
+		}
 	}
 }

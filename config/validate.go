@@ -322,6 +322,24 @@ func (c *Config) checkDevice(d *DeviceConfig, plugs map[string]*PlugConfig) []er
 			fail("schedule %q: %v", d.Schedule, err)
 		}
 	}
+	if len(d.Probes) > 0 {
+		if d.Probe != nil {
+			fail("give probe or probes, not both")
+			return errs
+		}
+		for i := range d.Probes {
+			errs = append(errs, d.checkProbe(&d.Probes[i], fmt.Sprintf("probes[%d].", i))...)
+		}
+		n, err := parseRequire(d.Require, len(d.Probes))
+		if err != nil {
+			fail("%v", err)
+		}
+		d.RequireN = n
+		return errs
+	}
+	if d.Require != "" {
+		fail("require counts the targets of probes: give probes (a list) or drop require")
+	}
 	if d.Probe == nil {
 		if d.Host == "" || d.Port == 0 {
 			fail("set host and port (a TCP check) or a probe")
@@ -329,7 +347,33 @@ func (c *Config) checkDevice(d *DeviceConfig, plugs map[string]*PlugConfig) []er
 		}
 		d.Probe = &ProbeConfig{Type: ProbeTCP}
 	}
-	p := d.Probe
+	return append(errs, d.checkProbe(d.Probe, "probe.")...)
+}
+
+// parseRequire resolves require against n targets: all (or empty), any,
+// or a number from 1 to n.
+func parseRequire(r string, n int) (int, error) {
+	switch lower(r) {
+	case "", "all":
+		return n, nil
+	case "any":
+		return 1, nil
+	}
+	k, err := strconv.Atoi(strings.TrimSpace(r))
+	if err != nil || k < 1 || k > n {
+		return 0, fmt.Errorf("require %q must be all, any, or a number from 1 to %d (the targets in probes)", r, n)
+	}
+	return k, nil
+}
+
+// checkProbe checks one probe config; key is its place ("probe." or
+// "probes[1].") for the messages.
+func (d *DeviceConfig) checkProbe(p *ProbeConfig, key string) []error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		format = strings.ReplaceAll(format, "probe.", key)
+		errs = append(errs, fmt.Errorf("device %q: "+format, append([]any{d.Name}, args...)...))
+	}
 	p.Type = lower(p.Type)
 	switch p.Type {
 	case ProbeTCP:
