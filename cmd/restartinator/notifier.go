@@ -27,7 +27,8 @@ type notifier struct {
 	ctx         context.Context
 
 	chans  *notify.Channels
-	warned map[string]bool // orphaned queues already reported
+	warned map[string]bool   // orphaned queues already reported
+	kinds  map[string]string // each channel's kind (email, webhook, ntfy ...)
 }
 
 func (n *notifier) set() *notify.Channels {
@@ -50,10 +51,20 @@ func (n *notifier) apply(cfg *config.NotificationsConfig) error {
 		return err
 	}
 	set := n.set()
+	if n.kinds == nil {
+		n.kinds = map[string]string{}
+	}
 	keep := map[string]bool{}
 	for _, c := range built {
 		keep[c.Name] = true
 		if p := set.Get(c.Name); p != nil {
+			if old := n.kinds[c.Name]; old != "" && old != c.Kind {
+				if q := len(p.Status().Queue); q > 0 {
+					n.logger.Warn("a reload changed this channel's kind; the messages it had queued were composed for the old kind and go out as they are",
+						"channel", c.Name, "was", old, "now", c.Kind, "queued", q)
+				}
+			}
+			n.kinds[c.Name] = c.Kind
 			p.Update(c.Sender, c.Settings)
 			set.Put(p)
 			continue
@@ -62,6 +73,7 @@ func (n *notifier) apply(cfg *config.NotificationsConfig) error {
 		if n.store != nil {
 			store = n.store
 		}
+		n.kinds[c.Name] = c.Kind
 		set.Put(notify.NewPipeline(c.Name, c.Sender, c.Settings, notify.Options{
 			Logger: n.logger, Clock: n.clock, Store: store, ExternalURL: n.externalURL}))
 	}

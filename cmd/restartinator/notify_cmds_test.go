@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/state"
 	"github.com/restartinator/restartinator/notify/smtptest"
 )
@@ -169,5 +170,32 @@ func TestOrphanedQueueIsReported(t *testing.T) {
 	}
 	if q, _ := st.LoadQueue("old-phone"); len(q) == 0 {
 		t.Error("the orphaned queue was dropped")
+	}
+}
+
+// A reload that turns a channel into another kind says that what it had
+// queued goes out as it was composed.
+func TestReloadChangingAChannelsKindIsReported(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	n := &notifier{logger: logger}
+	load := func(yml string) *config.NotificationsConfig {
+		c, err := config.Load([]byte(yml), "r.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c.Notifications
+	}
+	if err := n.apply(load("notifications:\n  channels:\n    - {name: x, webhook: {url: \"http://127.0.0.1:1/hook\"}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 { // a full burst closes into a queued message
+		n.Notify(event.Event{Kind: event.Offline, Device: fmt.Sprint("D", i)})
+	}
+	if err := n.apply(load("notifications:\n  channels:\n    - {name: x, url: \"ntfy://127.0.0.1:1/t\"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "channel=x was=webhook now=ntfy queued=1") {
+		t.Errorf("logs:\n%s", logs.String())
 	}
 }
