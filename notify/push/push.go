@@ -306,11 +306,11 @@ func (s *Sender) send(ctx context.Context, m *notify.Message) notify.Result {
 	text, params := s.Params(m)
 	done := make(chan error, 1)
 	go func() {
-		defer func() { <-s.busy }()
 		svc, err := s.service()
 		if err == nil {
 			err = svc.Send(text, &params)
 		}
+		<-s.busy // before the answer, so the next message finds the sender free
 		done <- err
 	}()
 	select {
