@@ -123,6 +123,7 @@ func (a *app) Apply(c *config.Config) error {
 			a.waker.Init(d.Name)
 		}
 	}
+	warnShortCountdowns(a.logger, c)
 	a.webhook.SetConfig(c.Webhook)
 	if err := a.mqtt.apply(c.MQTT); err != nil {
 		return err
