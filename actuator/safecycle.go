@@ -105,7 +105,15 @@ type SafeCycleReport struct {
 	// FlipBackLost: the timer was gone after switching off (the firmware
 	// cleared it); it was armed again, or the outlet was switched on at once.
 	FlipBackLost bool
-	Err          error
+	// DeviceCycled: the device power-cycled the outlet itself (a PDU's
+	// reboot, a BMC's power cycle; see DeviceCycler). FlipBackArmed is set
+	// with it, since power returns without us; SwitchedOn then means a read
+	// showed the outlet on again, whoever switched it.
+	DeviceCycled bool
+	// DeviceOffTime is how long the device said it keeps power off (0 when
+	// it does not say).
+	DeviceOffTime time.Duration
+	Err           error
 	// Reason is the step that failed (one of the Reason* constants), for the
 	// failures metric; empty when the cycle succeeded.
 	Reason string
@@ -156,6 +164,14 @@ func SafeCycle(ctx context.Context, p Plug, outlet string, off time.Duration, op
 	fail := func(reason string, err error) (SafeCycleReport, error) {
 		rep.Err, rep.Reason = err, reason
 		return rep, err
+	}
+
+	// A device that cycles the outlet itself needs no timer of ours;
+	// flip_back: off asks for our own off and on.
+	if dc, ok := p.(DeviceCycler); ok && opt.FlipBack != config.FlipBackOff {
+		if handled, err := deviceCycle(ctx, dc, p, outlet, off, opt, &rep, log); handled {
+			return rep, err
+		}
 	}
 
 	if err := armFlipBack(ctx, p, outlet, off, opt.FlipBack, &rep, log); err != nil {

@@ -7,12 +7,14 @@ import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
 	"github.com/restartinator/restartinator/actuator/shelly"
+	"github.com/restartinator/restartinator/actuator/snmppdu"
 )
 
 // All are the plug types, in the order --help and the README list them.
 var All = []actuator.Driver{
 	kasa.Driver,
 	shelly.Driver,
+	snmppdu.Driver,
 }
 
 func init() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
+	"github.com/restartinator/restartinator/actuator/snmppdu/pdusim"
 )
 
 // runningSim is one simulated plug serving on loopback.
@@ -26,6 +27,7 @@ var simulators = []struct {
 	start  func(simPlug, *slog.Logger) (runningSim, error)
 }{
 	{shellysim.Models, startShellySimulator},
+	{func() []string { return []string{"apc-rpdu"} }, startPDUSimulator},
 	{kasasim.Models, startKasaSimulator}, // last: it also takes --from without a model
 }
 
@@ -117,4 +119,14 @@ func startShellySimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 		}
 	}()
 	return shellySim{Device: d, model: strings.ToLower(s.Model), ln: ln}, nil
+}
+
+func startPDUSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.From != "" || s.Protocol != "" {
+		return nil, fmt.Errorf("model %s: --from and --protocol are for Kasa models", s.Model)
+	}
+	if s.Username != "" || s.Password != "" {
+		return nil, fmt.Errorf("model %s: the simulated PDU speaks SNMP v1/v2c with the communities public (read) and private (write); it has no v3 user", s.Model)
+	}
+	return pdusim.Start(pdusim.Options{Outlets: s.Outlets, Listen: s.Listen, Logger: logger})
 }
