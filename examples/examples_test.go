@@ -22,7 +22,7 @@ func TestExampleConfigsLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := string(data)
-		for _, f := range []string{"/etc/restartinator/kasa.pass", "/etc/restartinator/smtp.pass", "/etc/restartinator/webhook.token", "/etc/restartinator/mqtt.pass", "/etc/restartinator/pdu.community"} {
+		for _, f := range []string{"/etc/restartinator/kasa.pass", "/etc/restartinator/smtp.pass", "/etc/restartinator/webhook.token", "/etc/restartinator/mqtt.pass", "/etc/restartinator/pdu.community", "/etc/restartinator/bmc.pass"} {
 			text = strings.ReplaceAll(text, f, secret)
 		}
 		c, err := config.Load([]byte(text), name)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/actuator/redfish"
+	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/actuator/snmppdu"
 	"github.com/restartinator/restartinator/config"
 )
@@ -14,7 +16,7 @@ import (
 // TestRackExamplesLoad checks the PDU and BMC examples with their drivers
 // registered, as the program registers them.
 func TestRackExamplesLoad(t *testing.T) {
-	for _, d := range []actuator.Driver{snmppdu.Driver} {
+	for _, d := range []actuator.Driver{snmppdu.Driver, redfish.Driver} {
 		if _, ok := actuator.LookupDriver(d.Name); !ok {
 			actuator.Register(d)
 		}
@@ -23,15 +25,26 @@ func TestRackExamplesLoad(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"snmp-pdu.yml"} {
+	// A CA file must hold a certificate: the simulated BMC's will do.
+	bmc, err := redfishsim.Start(redfishsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bmc.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, bmc.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"snmp-pdu.yml", "redfish.yml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		text := string(data)
-		for _, f := range []string{"/etc/restartinator/pdu.community", "/etc/restartinator/pdu.auth", "/etc/restartinator/pdu.priv"} {
+		for _, f := range []string{"/etc/restartinator/pdu.community", "/etc/restartinator/pdu.auth", "/etc/restartinator/pdu.priv", "/etc/restartinator/bmc.pass"} {
 			text = strings.ReplaceAll(text, f, secret)
 		}
+		text = strings.ReplaceAll(text, "/etc/restartinator/bmc-ca.pem", ca)
 		c, err := config.Load([]byte(text), name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

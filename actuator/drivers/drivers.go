@@ -6,6 +6,7 @@ package drivers
 import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/actuator/redfish"
 	"github.com/restartinator/restartinator/actuator/shelly"
 	"github.com/restartinator/restartinator/actuator/snmppdu"
 )
@@ -15,6 +16,7 @@ var All = []actuator.Driver{
 	kasa.Driver,
 	shelly.Driver,
 	snmppdu.Driver,
+	redfish.Driver,
 }
 
 func init() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
+	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
 	"github.com/restartinator/restartinator/actuator/snmppdu/pdusim"
 )
@@ -28,6 +29,7 @@ var simulators = []struct {
 }{
 	{shellysim.Models, startShellySimulator},
 	{func() []string { return []string{"apc-rpdu"} }, startPDUSimulator},
+	{func() []string { return []string{"redfish"} }, startRedfishSimulator},
 	{kasasim.Models, startKasaSimulator}, // last: it also takes --from without a model
 }
 
@@ -129,4 +131,12 @@ func startPDUSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 		return nil, fmt.Errorf("model %s: the simulated PDU speaks SNMP v1/v2c with the communities public (read) and private (write); it has no v3 user", s.Model)
 	}
 	return pdusim.Start(pdusim.Options{Outlets: s.Outlets, Listen: s.Listen, Logger: logger})
+}
+
+func startRedfishSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.Protocol != "" || s.Outlets != 0 {
+		return nil, fmt.Errorf("model %s: a Redfish BMC has one system; leave out --protocol and --outlets", s.Model)
+	}
+	// --from names a DMTF mockup directory to serve.
+	return redfishsim.Start(redfishsim.Options{Username: s.Username, Password: s.Password, Listen: s.Listen, From: s.From, Logger: logger})
 }
