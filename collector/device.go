@@ -28,6 +28,7 @@ type device struct {
 	cfg    config.DeviceConfig
 	prober probe.Prober
 	multi  *probe.Multi // the prober, when the device has several targets
+	maint  []maintWindow
 	sched  cron.Schedule
 	count  *probeCount // this device's probe type's counters
 	labels deviceLabels
@@ -103,6 +104,7 @@ func (d *device) due(e *timerEntry, at time.Time) {
 		d.scheduled()
 		return
 	}
+	d.maintenance(at)
 	for _, a := range d.step(Due{At: at}) {
 		if r, ok := a.(RunProbe); ok {
 			d.s.metrics.delay.Observe(r.Start.Sub(at).Seconds())
@@ -294,4 +296,42 @@ func (d *device) emit(e event.Event) {
 	}
 	d.mu.Unlock()
 	d.s.opt.Notifier.Notify(e)
+}
+
+// maintWindow is a maintenance window: from each time of sched, for dur.
+type maintWindow struct {
+	sched cron.Schedule
+	dur   time.Duration
+}
+
+// maintenanceUntil is when the maintenance window the device is in at now
+// ends, zero when it is in none.
+func (d *device) maintenanceUntil(now time.Time) time.Time {
+	var until time.Time
+	for _, w := range d.maint {
+		// The last start before now, if within dur: the first start
+		// after now-dur that is not after now.
+		if start := w.sched.Next(now.Add(-w.dur)); !start.After(now) && start.Add(w.dur).After(until) {
+			until = start.Add(w.dur)
+		}
+	}
+	return until
+}
+
+// maintenance steps the start or the end of a maintenance window, checked
+// before each probe.
+func (d *device) maintenance(now time.Time) {
+	if len(d.maint) == 0 {
+		return
+	}
+	until := d.maintenanceUntil(now)
+	d.mu.Lock()
+	cur := d.m.MaintUntil
+	d.mu.Unlock()
+	switch {
+	case !until.IsZero() && !until.Equal(cur):
+		d.step(MaintenanceStart{Until: until})
+	case until.IsZero() && !cur.IsZero():
+		d.step(MaintenanceEnd{})
+	}
 }

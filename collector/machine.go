@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -31,12 +32,15 @@ const (
 	// StateBlocked: the device fails while a device it depends on is not
 	// up; it is not cycled automatically and announces nothing itself.
 	StateBlocked = "blocked"
+	// StatePaused: paused through the API or in a maintenance window:
+	// probed and exported, never cycled automatically, no offline.
+	StatePaused = "paused"
 )
 
 // States lists every state in the order of their codes (the
 // restartinator_device_state_code metric and the mixin's timelines): append
 // new states, never reorder.
-var States = []string{StateUnknown, StateUp, StateFailing, StateCycling, StateBooting, StateHeld, StateGaveUp, StateBlocked}
+var States = []string{StateUnknown, StateUp, StateFailing, StateCycling, StateBooting, StateHeld, StateGaveUp, StateBlocked, StatePaused}
 
 // stateKind is what a state means to the scheduler.
 type stateKind struct {
@@ -58,6 +62,7 @@ var stateKinds = map[string]stateKind{
 	// A blocked device waits for its parent: ParentsChanged probes it as
 	// soon as the parent is up.
 	StateBlocked: {settled: true},
+	StatePaused:  {settled: true},
 }
 
 // stateCode is a state's number in States (-1 for none).
@@ -98,6 +103,16 @@ type Machine struct {
 	// ParentsDown names the devices this one depends on (directly or
 	// through others) that are not up, ", "-separated; "" when all are.
 	ParentsDown string
+	// PausedUntil and PauseReason: a pause through the API; MaintUntil:
+	// the end of the maintenance window the device is in.
+	PausedUntil time.Time
+	PauseReason string
+	MaintUntil  time.Time
+}
+
+// Paused: a pause or a maintenance window holds the device at now.
+func (m *Machine) Paused(now time.Time) bool {
+	return now.Before(m.PausedUntil) || now.Before(m.MaintUntil)
 }
 
 // NewMachine is a device's machine before its first probe.
@@ -174,10 +189,14 @@ func logAt(level slog.Level, msg string, args ...any) Log {
 type Due struct{ At time.Time }
 
 func (in Due) apply(m *Machine, now time.Time) []Action {
+	var acts []Action
+	if m.State == StatePaused && !m.Paused(now) {
+		acts = m.unpause("the pause is over")
+	}
 	if stateKinds[m.State].noProbe {
 		return []Action{ProbeAt{nextDue(anchor(in.At, now, m.Interval()), m.Interval(), now)}}
 	}
-	return []Action{RunProbe{Due: in.At, Start: now}}
+	return append(acts, RunProbe{Due: in.At, Start: now})
 }
 
 // next is when the probe after one due at due and started at start is due.
@@ -234,6 +253,16 @@ type ProbeResult struct {
 }
 
 func (in ProbeResult) apply(m *Machine, now time.Time) []Action {
+	if m.Paused(now) && m.State != StateCycling && m.State != StateBooting {
+		// Probed and shown, nothing decided, nothing announced.
+		m.record(in.Res, now)
+		m.Failures++
+		if in.Res.Success {
+			m.Failures = 0
+		}
+		m.State = StatePaused
+		return []Action{ProbeAt{m.next(in.Due, in.Start, now)}}
+	}
 	if in.Res.Success {
 		acts := m.succeeded(in.Res, now)
 		return append(acts, ProbeAt{m.next(in.Due, in.Start, now)})
@@ -249,7 +278,7 @@ func (in ProbeResult) apply(m *Machine, now time.Time) []Action {
 
 // decides: after a failed probe, an automatic cycle is up for decision.
 func (m *Machine) decides(now time.Time) bool {
-	return m.Cfg.Mode == config.ModeAuto && m.State != StateGaveUp && m.State != StateBlocked && m.Failures >= m.Cfg.Settings.Retries &&
+	return m.Cfg.Mode == config.ModeAuto && m.State != StateGaveUp && m.State != StateBlocked && !m.Paused(now) && m.Failures >= m.Cfg.Settings.Retries &&
 		(m.State != StateBooting) && !now.Before(m.NotBefore)
 }
 
@@ -385,6 +414,11 @@ type Decision struct {
 }
 
 func (in Decision) apply(m *Machine, now time.Time) []Action {
+	if m.Paused(now) {
+		// Paused between the probe and the decision.
+		m.State = StatePaused
+		return []Action{ProbeAt{m.next(in.Due, in.Start, now)}}
+	}
 	acts := m.decide(in)
 	return append(acts, ProbeAt{m.next(in.Due, in.Start, now)})
 }
@@ -426,6 +460,9 @@ func (m *Machine) hold(why string) []Action {
 type Scheduled struct{ Hold string }
 
 func (in Scheduled) apply(m *Machine, now time.Time) []Action {
+	if m.Paused(now) {
+		return []Action{logAt(slog.LevelInfo, "scheduled reboot skipped: the device is paused", "reason", m.pauseWhy(now))}
+	}
 	if in.Hold != "" {
 		return []Action{logAt(slog.LevelWarn, "scheduled reboot skipped: cycling is held", "reason", in.Hold)}
 	}
@@ -440,6 +477,11 @@ type Requested struct{ Trigger string }
 func (in Requested) apply(m *Machine, now time.Time) []Action {
 	if m.Cfg.Mode == config.ModeMonitor || m.Cfg.Plug == "" {
 		return []Action{Reject{fmt.Errorf("device %q: %w", m.Cfg.Name, ErrNoPlug)}}
+	}
+	if m.Paused(now) && in.Trigger != actuator.TriggerManual {
+		// "Leave it alone": an alert or a file trigger does not cycle a
+		// paused device; a person pressing Cycle now does.
+		return []Action{Reject{fmt.Errorf("device %q is paused (%s): %w", m.Cfg.Name, m.pauseWhy(now), ErrPaused)}}
 	}
 	return []Action{logAt(slog.LevelInfo, "power cycle requested", "trigger", in.Trigger), Cycle(in)}
 }
@@ -499,6 +541,91 @@ func (in CycleUpdate) apply(m *Machine, now time.Time) []Action {
 		return []Action{Emit{base}}
 	}
 	return nil
+}
+
+// ErrPaused: a webhook or file trigger asked to cycle a paused device.
+var ErrPaused = errors.New("it is not cycled on alerts or file triggers until the pause ends (a manual cycle still works)")
+
+// pauseWhy says why the device is paused at now.
+func (m *Machine) pauseWhy(now time.Time) string {
+	if now.Before(m.PausedUntil) {
+		why := "paused until " + m.PausedUntil.UTC().Format(time.RFC3339)
+		if m.PauseReason != "" {
+			why += ": " + m.PauseReason
+		}
+		return why
+	}
+	return "maintenance window until " + m.MaintUntil.UTC().Format(time.RFC3339)
+}
+
+// Pause: pause the device until Until (through the API), for Reason.
+type Pause struct {
+	Until  time.Time
+	Reason string
+}
+
+func (in Pause) apply(m *Machine, now time.Time) []Action {
+	m.PausedUntil, m.PauseReason = in.Until, in.Reason
+	return m.pause(now)
+}
+
+// pause moves a device that is not in a cycle to paused.
+func (m *Machine) pause(now time.Time) []Action {
+	if !m.Paused(now) {
+		return nil
+	}
+	acts := []Action{logAt(slog.LevelInfo, "device paused: no automatic power cycles, no offline notifications", "why", m.pauseWhy(now))}
+	if m.State != StateCycling && m.State != StateBooting {
+		m.State, m.HeldFor = StatePaused, ""
+	}
+	return acts
+}
+
+// Resume: end a pause through the API (a maintenance window goes on).
+type Resume struct{}
+
+func (in Resume) apply(m *Machine, now time.Time) []Action {
+	m.PausedUntil, m.PauseReason = time.Time{}, ""
+	if m.State != StatePaused || m.Paused(now) {
+		return nil
+	}
+	return append(m.unpause("resumed"), ProbeNow{})
+}
+
+// MaintenanceStart: a maintenance window began; it ends at Until.
+type MaintenanceStart struct{ Until time.Time }
+
+func (in MaintenanceStart) apply(m *Machine, now time.Time) []Action {
+	m.MaintUntil = in.Until
+	return m.pause(now)
+}
+
+// MaintenanceEnd: the maintenance window is over.
+type MaintenanceEnd struct{}
+
+func (in MaintenanceEnd) apply(m *Machine, now time.Time) []Action {
+	m.MaintUntil = time.Time{}
+	if m.State != StatePaused || m.Paused(now) {
+		return nil
+	}
+	return append(m.unpause("the maintenance window is over"), ProbeNow{})
+}
+
+// unpause ends paused: the device is judged afresh by its last probe, its
+// failures from nought, so one that is still down is announced and
+// decided on after retries more failures.
+func (m *Machine) unpause(why string) []Action {
+	m.PausedUntil, m.PauseReason, m.MaintUntil = time.Time{}, "", time.Time{}
+	m.Failures, m.NotBefore = 0, time.Time{}
+	switch {
+	case !m.Probed:
+		m.State = StateUnknown
+	case m.LastProbe.Success:
+		m.State = StateUp
+	default:
+		m.State, m.Offline = StateFailing, false
+	}
+	return []Action{logAt(slog.LevelInfo, "device no longer paused", "why", why)}
 }
 
 func errText(err error) string {

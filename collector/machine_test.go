@@ -292,6 +292,52 @@ func TestStep(t *testing.T) {
 		{name: "a manual cycle of a blocked device goes ahead", setup: func(m *Machine) { m.State, m.ParentsDown = StateBlocked, "modem" },
 			in: Requested{Trigger: actuator.TriggerManual}, state: StateBlocked, acts: "cycle manual"},
 
+		// Pause and maintenance: probed, never cycled, nothing announced.
+		{name: "a pause moves the device to paused", setup: func(m *Machine) { m.State, m.Failures = StateFailing, 2 },
+			in: Pause{Until: at(time.Hour), Reason: "disk swap"}, state: StatePaused, acts: ""},
+		{name: "paused: the retries-th failure announces nothing and decides nothing", setup: func(m *Machine) {
+			m.State, m.Failures, m.PausedUntil = StatePaused, 2, at(time.Hour)
+		}, in: ProbeResult{Res: downProbe, Due: st0}, state: StatePaused, acts: "next 10s",
+			check: func(t *testing.T, m Machine, _ []Action) {
+				if m.Failures != 3 || m.Offline || !m.Probed {
+					t.Errorf("paused probe: %+v", m)
+				}
+			}},
+		{name: "paused: a decision already asked for does not cycle", setup: func(m *Machine) { m.State, m.Failures, m.PausedUntil = StateFailing, 3, at(time.Hour) },
+			in: Decision{Due: st0}, state: StatePaused, acts: "next 10s"},
+		{name: "paused: the reboot schedule is skipped", setup: func(m *Machine) { m.State, m.PausedUntil = StatePaused, at(time.Hour) },
+			in: Scheduled{}, state: StatePaused, acts: ""},
+		{name: "paused: a manual cycle goes ahead", setup: func(m *Machine) { m.State, m.PausedUntil = StatePaused, at(time.Hour) },
+			in: Requested{Trigger: actuator.TriggerManual}, state: StatePaused, acts: "cycle manual"},
+		{name: "paused: a webhook cycle is refused", setup: func(m *Machine) { m.State, m.PausedUntil = StatePaused, at(time.Hour) },
+			in: Requested{Trigger: actuator.TriggerWebhook}, state: StatePaused, acts: "reject",
+			check: func(t *testing.T, _ Machine, acts []Action) {
+				if err := acts[len(acts)-1].(Reject).Err; !errors.Is(err, ErrPaused) {
+					t.Errorf("reject %v", err)
+				}
+			}},
+		{name: "resume: judged afresh by the last probe, failures from nought", setup: func(m *Machine) {
+			m.State, m.Failures, m.PausedUntil, m.Probed, m.LastProbe = StatePaused, 7, at(time.Hour), true, downProbe
+		}, in: Resume{}, state: StateFailing, acts: "probe now",
+			check: func(t *testing.T, m Machine, _ []Action) {
+				if m.Failures != 0 || !m.PausedUntil.IsZero() || m.PauseReason != "" {
+					t.Errorf("after resume: %+v", m)
+				}
+			}},
+		{name: "resume within a maintenance window: still paused", setup: func(m *Machine) {
+			m.State, m.PausedUntil, m.MaintUntil = StatePaused, at(time.Hour), at(time.Minute)
+		}, in: Resume{}, state: StatePaused, acts: ""},
+		{name: "the pause's end comes with the next due probe", setup: func(m *Machine) {
+			m.State, m.PausedUntil, m.Probed, m.LastProbe = StatePaused, at(time.Hour), true, okProbe
+		}, in: Due{At: at(time.Hour)}, now: time.Hour, state: StateUp, acts: "probe due 1h0m0s started 1h0m0s"},
+		{name: "a maintenance window starts", setup: func(m *Machine) { m.State = StateUp },
+			in: MaintenanceStart{Until: at(time.Hour)}, state: StatePaused, acts: ""},
+		{name: "a maintenance window ends", setup: func(m *Machine) {
+			m.State, m.MaintUntil, m.Probed, m.LastProbe = StatePaused, at(time.Hour), true, okProbe
+		}, in: MaintenanceEnd{}, now: time.Hour, state: StateUp, acts: "probe now"},
+		{name: "a pause during a cycle leaves the cycle's state", setup: func(m *Machine) { m.State = StateCycling },
+			in: Pause{Until: at(time.Hour)}, state: StateCycling, acts: ""},
+
 		// Requests and schedules.
 		{name: "a manual request cycles, guard or not", mode: config.ModeAlert, setup: func(m *Machine) { m.State = StateUp },
 			in: Requested{Trigger: actuator.TriggerManual}, state: StateUp, acts: "cycle manual"},

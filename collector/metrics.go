@@ -190,18 +190,22 @@ type deviceValues struct {
 	duration   float64
 	nextReboot int64 // unix seconds; 0 for none
 	targets    []probe.Result
+	// paused: -1 for no series (never paused, no maintenance windows),
+	// else 0 or 1.
+	paused int64
 }
 
 // The per-device families, in the order they are written.
 const (
 	helpInfo     = "# HELP restartinator_device_info What a device is and how it is watched.\n# TYPE restartinator_device_info gauge\n"
-	helpCode     = "# HELP restartinator_device_state_code The device's supervisor state as a number: 0 unknown, 1 up, 2 failing, 3 cycling, 4 booting, 5 held, 6 gave_up.\n# TYPE restartinator_device_state_code gauge\n"
+	helpCode     = "# HELP restartinator_device_state_code The device's supervisor state as a number: 0 unknown, 1 up, 2 failing, 3 cycling, 4 booting, 5 held, 6 gave_up, 7 blocked, 8 paused.\n# TYPE restartinator_device_state_code gauge\n"
 	helpState    = "# HELP restartinator_device_state The device's supervisor state: 1 for the current one.\n# TYPE restartinator_device_state gauge\n"
 	helpUp       = "# HELP restartinator_device_up Whether the device answered its last probe (1) or not (0).\n# TYPE restartinator_device_up gauge\n"
 	helpDuration = "# HELP restartinator_device_probe_duration_seconds How long the device's last probe took.\n# TYPE restartinator_device_probe_duration_seconds gauge\n"
 	helpFailures = "# HELP restartinator_device_consecutive_failures Failed probes in a row.\n# TYPE restartinator_device_consecutive_failures gauge\n"
 	helpTargetUp = "# HELP restartinator_device_target_up Whether each target of a device with several answered its last probe.\n# TYPE restartinator_device_target_up gauge\n"
 	helpTargetD  = "# HELP restartinator_device_target_probe_duration_seconds How long each target's last probe took, for a device with several.\n# TYPE restartinator_device_target_probe_duration_seconds gauge\n"
+	helpPaused   = "# HELP restartinator_device_paused 1 while the device is paused (API or maintenance window): probed, never cycled automatically. Only for devices with maintenance windows or a pause.\n# TYPE restartinator_device_paused gauge\n"
 	helpReboot   = "# HELP restartinator_device_next_scheduled_reboot_timestamp_seconds When the device's scheduled reboot is due.\n# TYPE restartinator_device_next_scheduled_reboot_timestamp_seconds gauge\n"
 )
 
@@ -228,7 +232,7 @@ func (s *Supervisor) WriteMetricsTo(w io.Writer) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	vs := m.scratch[:0]
-	anyProbed, anyReboot, anyTargets := false, false, false
+	anyProbed, anyReboot, anyTargets, anyPaused := false, false, false, false
 	for _, d := range devices {
 		d.mu.Lock()
 		v := deviceValues{d: d, state: stateCode(d.m.State), failures: d.m.Failures, probed: d.m.Probed,
@@ -236,7 +240,14 @@ func (s *Supervisor) WriteMetricsTo(w io.Writer) error {
 		if !d.nextReboot.IsZero() {
 			v.nextReboot = d.nextReboot.Unix()
 		}
+		v.paused = -1
+		if now := d.s.opt.Clock.Now(); d.m.Paused(now) {
+			v.paused = 1
+		} else if len(d.maint) > 0 || !d.m.PausedUntil.IsZero() {
+			v.paused = 0
+		}
 		d.mu.Unlock()
+		anyPaused = anyPaused || v.paused >= 0
 		if d.multi != nil {
 			v.targets = d.multi.Last()
 			anyTargets = anyTargets || len(v.targets) > 0
@@ -311,6 +322,14 @@ func (s *Supervisor) WriteMetricsTo(w io.Writer) error {
 				buf = appendFloat(buf, v.duration)
 				buf = append(buf, '\n')
 				flush(false)
+			}
+		}
+	}
+	if anyPaused {
+		buf = append(buf, helpPaused...)
+		for _, v := range vs {
+			if v.paused >= 0 {
+				buf = line(buf, "restartinator_device_paused{", v.d.labels.device, v.paused)
 			}
 		}
 	}

@@ -33,6 +33,12 @@ type DeviceStatus struct {
 	// (probes:); Require is how many must answer.
 	Targets []TargetStatus `json:"targets,omitempty"`
 	Require int            `json:"require,omitempty"`
+	// PausedUntil and PauseReason: paused through the API; InMaintenance
+	// ends at MaintenanceUntil.
+	Paused           bool       `json:"paused"`
+	PausedUntil      *time.Time `json:"paused_until,omitempty"`
+	PauseReason      string     `json:"pause_reason,omitempty"`
+	MaintenanceUntil *time.Time `json:"maintenance_until,omitempty"`
 }
 
 // TargetStatus is one target's last probe.
@@ -64,6 +70,15 @@ func (s *Supervisor) Snapshot() []DeviceStatus {
 		m := d.m
 		ds.State, ds.ConsecutiveFailures, ds.Held = m.State, m.Failures, m.HeldFor
 		ds.DependsOn = d.cfg.DependsOn
+		ds.Paused = m.Paused(now)
+		if now.Before(m.PausedUntil) {
+			t := m.PausedUntil
+			ds.PausedUntil, ds.PauseReason = &t, m.PauseReason
+		}
+		if now.Before(m.MaintUntil) {
+			t := m.MaintUntil
+			ds.MaintenanceUntil = &t
+		}
 		if m.ParentsDown != "" {
 			ds.ParentsDown = strings.Split(m.ParentsDown, ", ")
 		}

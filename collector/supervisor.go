@@ -225,6 +225,14 @@ func probeWorkers(cfg *config.Config) (int, int) {
 // their reboot schedules.
 func (s *Supervisor) start(ds []*device) {
 	now := s.opt.Clock.Now()
+	pauses := s.opt.State.Pauses(now)
+	for _, d := range ds {
+		// A pause outlives a restart and a reload.
+		if p, ok := pauses[d.cfg.Name]; ok {
+			d.step(Pause{Until: p.Until, Reason: p.Reason})
+		}
+		d.maintenance(now)
+	}
 	es := make([]*timerEntry, 0, len(ds))
 	at := make([]time.Time, 0, len(ds))
 	for _, d := range ds {
@@ -277,6 +285,13 @@ func (s *Supervisor) newDevice(dc config.DeviceConfig) (*device, error) {
 		if d.sched, err = config.CronParser.Parse(dc.Schedule); err != nil {
 			return nil, fmt.Errorf("device %q: schedule: %w", dc.Name, err)
 		}
+	}
+	for i, w := range dc.Settings.Maintenance {
+		sched, err := config.CronParser.Parse(w.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("device %q: maintenance[%d]: %w", dc.Name, i, err)
+		}
+		d.maint = append(d.maint, maintWindow{sched: sched, dur: w.Duration.D()})
 	}
 	var power probe.PowerReader
 	if dc.Probe != nil && dc.Probe.Type == config.ProbePower || slices.ContainsFunc(dc.Probes, func(p config.ProbeConfig) bool { return p.Type == config.ProbePower }) {
@@ -567,3 +582,49 @@ func (s *Supervisor) recheckGuard() {
 
 // GuardDown is for tests: whether the guard targets are unreachable.
 func (s *Supervisor) GuardDown() bool { return s.guardDown.Load() }
+
+// ErrPauseTooLong: a pause longer than global.max_pause.
+var ErrPauseTooLong = errors.New("longer than global.max_pause")
+
+// Pause pauses a device for dur: it is probed and shown, never cycled
+// automatically, and announces nothing, until the pause ends or Resume.
+// The pause is kept in the state file.
+func (s *Supervisor) Pause(name string, dur time.Duration, reason string) (time.Time, error) {
+	s.mu.RLock()
+	d := s.devices[name]
+	max := time.Duration(0)
+	if s.cfg != nil {
+		max = s.cfg.Global.MaxPause.D()
+	}
+	s.mu.RUnlock()
+	if d == nil {
+		return time.Time{}, fmt.Errorf("device %q: %w", name, ErrUnknownDevice)
+	}
+	if dur <= 0 {
+		return time.Time{}, fmt.Errorf("the pause must be longer than 0, got %s", dur)
+	}
+	if max > 0 && dur > max {
+		return time.Time{}, fmt.Errorf("a pause of %s is %w (%s)", dur, ErrPauseTooLong, max)
+	}
+	until := s.opt.Clock.Now().Add(dur)
+	if err := s.opt.State.SetPause(name, state.Pause{Until: until, Reason: reason}); err != nil {
+		return time.Time{}, fmt.Errorf("keeping the pause in the state file: %w", err)
+	}
+	d.step(Pause{Until: until, Reason: reason})
+	return until, nil
+}
+
+// Resume ends a device's pause (a maintenance window it is in goes on).
+func (s *Supervisor) Resume(name string) error {
+	s.mu.RLock()
+	d := s.devices[name]
+	s.mu.RUnlock()
+	if d == nil {
+		return fmt.Errorf("device %q: %w", name, ErrUnknownDevice)
+	}
+	if err := s.opt.State.SetPause(name, state.Pause{}); err != nil {
+		return fmt.Errorf("removing the pause from the state file: %w", err)
+	}
+	d.step(Resume{})
+	return nil
+}

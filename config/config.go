@@ -46,6 +46,9 @@ type GlobalConfig struct {
 	// from the devices (twice the probes that could be waiting on their
 	// timeout at once, at least 64).
 	MaxConcurrentProbes int `yaml:"max_concurrent_probes,omitempty"`
+
+	// MaxPause caps the "for" of a pause through the API.
+	MaxPause Duration `yaml:"max_pause"`
 }
 
 // GuardConfig decides when the monitor itself is cut off and must hold every
@@ -71,6 +74,16 @@ type DeviceSettings struct {
 	BootTime      Duration `yaml:"boot_time"`
 	MaxCycles     int      `yaml:"max_cycles"`
 	CycleWindow   Duration `yaml:"cycle_window"`
+	// Maintenance are windows in which the device is paused: probed and
+	// shown, never cycled automatically, no offline notification.
+	Maintenance []MaintenanceWindow `yaml:"maintenance,omitempty"`
+}
+
+// MaintenanceWindow starts at each time of Schedule (cron, as a device's
+// schedule) and lasts Duration.
+type MaintenanceWindow struct {
+	Schedule string   `yaml:"schedule"`
+	Duration Duration `yaml:"duration"`
 }
 
 // DeviceOverrides are a device's own values for DeviceSettings; nil means
@@ -84,6 +97,8 @@ type DeviceOverrides struct {
 	BootTime      *Duration `yaml:"boot_time,omitempty"`
 	MaxCycles     *int      `yaml:"max_cycles,omitempty"`
 	CycleWindow   *Duration `yaml:"cycle_window,omitempty"`
+	// Maintenance replaces the defaults' windows when given ([] for none).
+	Maintenance []MaintenanceWindow `yaml:"maintenance,omitempty"`
 }
 
 // Plug types and protocols.
@@ -296,6 +311,7 @@ var (
 		StateFile:           "restartinator-state.json",
 		MaxConcurrentCycles: 2,
 		Guard:               DefaultGuard,
+		MaxPause:            Duration(7 * 24 * time.Hour),
 	}
 	DefaultGuard = GuardConfig{
 		MaxFailingRatio: 0.5,

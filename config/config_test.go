@@ -130,7 +130,7 @@ func TestEmptyConfigGetsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Defaults != DefaultDeviceSettings || c.Global.MaxConcurrentCycles != 2 {
+	if !reflect.DeepEqual(c.Defaults, DefaultDeviceSettings) || c.Global.MaxConcurrentCycles != 2 {
 		t.Errorf("defaults not applied to an empty file: %+v", c)
 	}
 }
@@ -147,7 +147,7 @@ func TestLegacyJSON(t *testing.T) {
 	want := DeviceSettings{CheckInterval: Duration(30 * time.Second), RetryInterval: DefaultDeviceSettings.RetryInterval,
 		Retries: 3, Timeout: DefaultDeviceSettings.Timeout, CycleTime: Duration(10 * time.Second), BootTime: Duration(120 * time.Second),
 		MaxCycles: DefaultDeviceSettings.MaxCycles, CycleWindow: DefaultDeviceSettings.CycleWindow}
-	if cam.Settings != want {
+	if !reflect.DeepEqual(cam.Settings, want) {
 		t.Errorf("camera settings\n got %+v\nwant %+v", cam.Settings, want)
 	}
 	if router.Settings.CheckInterval.D() != time.Minute || router.Settings.Retries != 5 || router.Settings.CycleTime.D() != 20*time.Second ||

@@ -29,6 +29,9 @@ func (c *Config) validate() error {
 	if c.Global.MaxConcurrentProbes < 0 {
 		fail("global.max_concurrent_probes must be 0 (sized from the devices) or more, got %d", c.Global.MaxConcurrentProbes)
 	}
+	if c.Global.MaxPause <= 0 {
+		fail("global.max_pause must be positive, got %s", c.Global.MaxPause)
+	}
 	if c.Global.MaxConcurrentCycles < 1 {
 		fail("global.max_concurrent_cycles must be at least 1, got %d", c.Global.MaxConcurrentCycles)
 	}
@@ -198,6 +201,14 @@ func (s DeviceSettings) check(where string) error {
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive, got %s", where, d.key, d.v))
+		}
+	}
+	for i, w := range s.Maintenance {
+		if _, err := CronParser.Parse(w.Schedule); err != nil {
+			errs = append(errs, fmt.Errorf("%s: maintenance[%d].schedule %q: %v", where, i, w.Schedule, err))
+		}
+		if w.Duration <= 0 {
+			errs = append(errs, fmt.Errorf("%s: maintenance[%d].duration must be positive, got %s", where, i, w.Duration))
 		}
 	}
 	if s.Retries < 1 {
@@ -451,6 +462,9 @@ func (d *DeviceConfig) resolve(def DeviceSettings) DeviceSettings {
 	setD(&s.BootTime, o.BootTime)
 	setI(&s.MaxCycles, o.MaxCycles)
 	setD(&s.CycleWindow, o.CycleWindow)
+	if o.Maintenance != nil {
+		s.Maintenance = o.Maintenance
+	}
 	return s
 }
 

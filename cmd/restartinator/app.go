@@ -205,8 +205,9 @@ func (a *app) CycleDevice(ctx context.Context, device, trigger string) error {
 	switch {
 	case errors.Is(err, actuator.ErrAlreadyCycling):
 		return fmt.Errorf("%w: %w", webhook.ErrAlreadyCycling, err)
-	case errors.Is(err, collector.ErrUnknownDevice), errors.Is(err, collector.ErrNoPlug):
-		// A reload changed the device meanwhile: still not retryable.
+	case errors.Is(err, collector.ErrUnknownDevice), errors.Is(err, collector.ErrNoPlug), errors.Is(err, collector.ErrPaused):
+		// A reload changed the device meanwhile, or it is paused: not
+		// retryable.
 		return fmt.Errorf("%w: %w", webhook.ErrUnknownDevice, err)
 	}
 	return err
@@ -267,6 +268,8 @@ func (a *app) routes(mux *http.ServeMux, p string, auth *actionAuth) {
 	mux.Handle("POST "+p+"/webhook", auth.wrap(a.webhook))
 	mux.HandleFunc("GET "+p+"/api/v1/devices", a.listDevices)
 	mux.Handle("POST "+p+"/api/v1/devices/{name}/cycle", auth.wrap(http.HandlerFunc(a.cycleDevice)))
+	mux.Handle("POST "+p+"/api/v1/devices/{name}/pause", auth.wrap(http.HandlerFunc(a.pauseDevice)))
+	mux.Handle("POST "+p+"/api/v1/devices/{name}/resume", auth.wrap(http.HandlerFunc(a.resumeDevice)))
 }
 
 type devicesResponse struct {

@@ -51,6 +51,9 @@ type file struct {
 
 	// NotifyQueues are the notification channels' queues by channel name.
 	NotifyQueues map[string]json.RawMessage `json:"notify_queues,omitempty"`
+
+	// Pauses are the devices paused through the API, by device name.
+	Pauses map[string]Pause `json:"pauses,omitempty"`
 }
 
 // emailChannel is the name the first version's mail queue is kept under.

@@ -220,3 +220,33 @@ func TestDedupKeysCappedOldestFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestPausesSurviveReopenAndExpire(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.SetPause("nas", Pause{Until: now.Add(time.Hour), Reason: "disk swap"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPause("cam", Pause{Until: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s2.Pauses(now.Add(2 * time.Minute))
+	if len(got) != 1 || got["nas"].Reason != "disk swap" || !got["nas"].Until.Equal(now.Add(time.Hour)) {
+		t.Fatalf("pauses after reopening, the camera's over: %+v", got)
+	}
+	if err := s2.SetPause("nas", Pause{}); err != nil {
+		t.Fatal(err)
+	}
+	s3, _ := Open(path, quiet())
+	if got := s3.Pauses(now); len(got) != 0 {
+		t.Errorf("a resumed device is still paused after reopening: %+v", got)
+	}
+}
