@@ -29,7 +29,7 @@ var compared = []string{
 
 func deviceMetrics(state string, up string, failures, probes, probeFailures int) string {
 	var b strings.Builder
-	b.WriteString("# HELP restartinator_device_state_code The device's supervisor state as a number: 0 unknown, 1 up, 2 failing, 3 cycling, 4 booting, 5 held, 6 gave_up.\n# TYPE restartinator_device_state_code gauge\n")
+	b.WriteString("# HELP restartinator_device_state_code The device's supervisor state as a number: 0 unknown, 1 up, 2 failing, 3 cycling, 4 booting, 5 held, 6 gave_up, 7 blocked, 8 paused.\n# TYPE restartinator_device_state_code gauge\n")
 	b.WriteString(`restartinator_device_state_code{device="cam"} ` + itoa(slices.Index(collector.States, state)) + "\n")
 	if up != "" {
 		b.WriteString("# HELP restartinator_device_up Whether the device answered its last probe (1) or not (0).\n# TYPE restartinator_device_up gauge\n")
