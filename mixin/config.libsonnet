@@ -24,6 +24,8 @@
       booting: 4,
       held: 5,
       gave_up: 6,
+      blocked: 7,
+      paused: 8,
     },
 
     // The labels that identify one device across restartinator instances.

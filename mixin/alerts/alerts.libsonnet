@@ -19,9 +19,16 @@
             // example Alertmanager routes to the webhook, so it must keep the
             // device label.
             alert: 'RestartinatorDeviceDown',
+            // Not for a device restartinator reports blocked (a device
+            // it depends on is down: the parent's own alert is the one to
+            // act on) or paused (a person said leave it alone), from any
+            // instance. See mixin/README.md for why this and not an
+            // Alertmanager inhibition.
             expr: |||
               max by (%(by)s) (restartinator_device_up{%(sel)s}) == 0
-            ||| % { by: by, sel: c.restartinatorSelector },
+              unless on (%(by)s)
+              max by (%(by)s) (restartinator_device_state_code{%(sel)s} == %(blocked)d or restartinator_device_state_code{%(sel)s} == %(paused)d)
+            ||| % { by: by, sel: c.restartinatorSelector, blocked: c.stateCodes.blocked, paused: c.stateCodes.paused },
             'for': c.deviceDownFor,
             labels: { severity: c.deviceDownSeverity },
             annotations: {

@@ -11,6 +11,8 @@ local states = [
   ['booting', 'blue'],
   ['held', 'purple'],
   ['gave_up', 'red'],
+  ['blocked', 'light-purple'],
+  ['paused', 'light-blue'],
 ];
 
 // One series per device already carries the state as its value.
@@ -78,6 +80,14 @@ local upMappings = g.mappings([[0, 'down', 'red'], [1, 'up', 'green']]);
             g.stat('restartinators up', 'restartinator instances Prometheus scrapes successfully.', 'none', [
               g.instant('sum(up{%s})' % job),
             ]) + g.thresholds([[null, 'red'], [1, 'green']]),
+          ],
+          [
+            g.stat('Devices blocked', 'Devices that fail while a device they depend on (depends_on) is down: not cycled, not alerted.', 'none', [
+              g.instant('count(count by (device) (restartinator_device_state_code{%s} == %d)) or vector(0)' % [sel, c.stateCodes.blocked]),
+            ]) + g.thresholds([[null, 'green'], [1, 'purple']]),
+            g.stat('Devices paused', 'Devices paused through the API or in a maintenance window: probed, never cycled automatically.', 'none', [
+              g.instant('count(count by (device) (restartinator_device_state_code{%s} == %d)) or vector(0)' % [sel, c.stateCodes.paused]),
+            ]) + g.thresholds([[null, 'green'], [1, 'blue']]),
           ],
           [
             g.stateTimeline('Device states', 'The supervisor state of each device, per restartinator instance.', [
