@@ -9,12 +9,14 @@ import (
 	"github.com/restartinator/restartinator/actuator/redfish"
 	"github.com/restartinator/restartinator/actuator/shelly"
 	"github.com/restartinator/restartinator/actuator/snmppdu"
+	"github.com/restartinator/restartinator/actuator/tasmota"
 )
 
 // All are the plug types, in the order --help and the README list them.
 var All = []actuator.Driver{
 	kasa.Driver,
 	shelly.Driver,
+	tasmota.Driver,
 	snmppdu.Driver,
 	redfish.Driver,
 }

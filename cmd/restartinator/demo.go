@@ -103,6 +103,7 @@ func (o *serveOptions) runDemo(ctx context.Context, logger *slog.Logger, stdout 
 		{"Weather Station", "monitor", "", 0},
 		{"Modem", "auto", "shelly-plug", 0},
 		{"Access Point", "auto", "shelly-pro", 2},
+		{"Media Server", "auto", "tasmota-plug", 0},
 	} {
 		dev, err := simdevice.Start()
 		if err != nil {
@@ -238,6 +239,7 @@ var demoPlugs = []struct {
 	{"tapo-plug", "KP125M", startDemoKasa},
 	{"shelly-plug", "shellyplugs", startDemoShelly},
 	{"shelly-pro", "shellypro4pm", startDemoShelly},
+	{"tasmota-plug", "tasmota", startDemoTasmota},
 }
 
 type demoKasa struct{ *kasasim.Plug }
@@ -270,4 +272,19 @@ func startDemoShelly(model, _ string) (demoPlug, error) {
 		return nil, err
 	}
 	return demoShelly{s.(shellySim)}, nil
+}
+
+type demoTasmota struct{ tasmotaSim }
+
+func (d demoTasmota) Outlets() int { return len(d.Device.Outlets()) }
+func (d demoTasmota) ConfigEntry(name string) string {
+	return fmt.Sprintf("{name: %s, type: tasmota, host: 127.0.0.1, port: %d}  # simulated %s", name, d.ln.Addr().(*net.TCPAddr).Port, d.Describe())
+}
+
+func startDemoTasmota(model, _ string) (demoPlug, error) {
+	s, err := startTasmotaSimulator(simPlug{Model: model}, slog.Default())
+	if err != nil {
+		return nil, err
+	}
+	return demoTasmota{s.(tasmotaSim)}, nil
 }

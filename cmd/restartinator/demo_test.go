@@ -18,7 +18,7 @@ func TestDemoServesCleanMetrics(t *testing.T) {
 	waitFor(t, "every demo device to be probed", func() bool {
 		_, body := get(t, "http://"+addr+"/api/v1/devices")
 		var resp devicesResponse
-		if json.Unmarshal([]byte(body), &resp) != nil || len(resp.Devices) != 7 {
+		if json.Unmarshal([]byte(body), &resp) != nil || len(resp.Devices) != 8 {
 			return false
 		}
 		for _, d := range resp.Devices {
@@ -35,6 +35,8 @@ func TestDemoServesCleanMetrics(t *testing.T) {
 		`restartinator_plug_up{plug="rack-strip"}`,
 		`restartinator_plug_up{plug="shelly-plug"} 1`,
 		`restartinator_plug_up{plug="shelly-pro"} 1`,
+		`restartinator_plug_up{plug="tasmota-plug"} 1`,
+		`restartinator_device_up{device="Media Server"} 1`,
 		`restartinator_plug_info{hw_version="`,
 		`restartinator_device_up{device="Access Point"} 1`,
 		`restartinator_plug_power_watts{outlet="`,

@@ -25,7 +25,7 @@ type mixedPlug struct {
 }
 
 // TestMixedBrandsDetectCycleRecover runs the real binary on a config that
-// mixes every plug type, each simulated on loopback with a device on its
+// mixes every plug type (Kasa, Shelly Gen1 and Gen2, Tasmota), each simulated on loopback with a device on its
 // outlet. Every device hangs at once; each must be detected, power-cycled
 // through its own plug's protocol with the plug's own flip-back timer
 // armed, and recover; the PC behind the Gen2 Shelly gets its Wake-on-LAN
@@ -38,12 +38,19 @@ func TestMixedBrandsDetectCycleRecover(t *testing.T) {
 		{name: "kasa-plug", model: "HS100"},
 		{name: "shelly-gen1", model: "shelly1"},
 		{name: "shelly-gen2", model: "shellyplus1"},
+		{name: "tasmota", model: "tasmota"},
 	}
 	wolAddr, packets := listenWakeOnLAN(t)
 	var plugCfg, devCfg strings.Builder
 	for _, p := range plugs {
 		var err error
 		switch {
+		case p.model == "tasmota":
+			var s runningSim
+			s, err = startTasmotaSimulator(simPlug{Model: p.model, Password: "t4smota"}, slog.New(slog.DiscardHandler))
+			if err == nil {
+				p.sim = demoTasmota{s.(tasmotaSim)}
+			}
 		case strings.HasPrefix(p.model, "shelly"):
 			var s runningSim
 			s, err = startShellySimulator(simPlug{Model: p.model, Password: map[bool]string{true: "s3cret"}[p.name == "shelly-gen2"]}, slog.New(slog.DiscardHandler))
@@ -63,8 +70,11 @@ func TestMixedBrandsDetectCycleRecover(t *testing.T) {
 		t.Cleanup(func() { p.sim.Close() })
 		p.sim.SetOn(0, true)
 		entry := p.sim.ConfigEntry(p.name)
-		if p.name == "shelly-gen2" {
+		switch p.name {
+		case "shelly-gen2":
 			entry = strings.Replace(entry, "}", ", password_file: "+pwFile+", flip_back: required}", 1)
+		case "tasmota":
+			entry = strings.Replace(entry, "}", ", password: t4smota}", 1)
 		}
 		fmt.Fprintf(&plugCfg, "  - %s\n", entry)
 		dev, err := simdevice.Start()

@@ -44,6 +44,12 @@ func TestPlugAutoDetects(t *testing.T) {
 	_, g1host, g1port := startShelly(t, shellysim.Options{Model: "shelly25"})
 	_, g2host, g2port := startShelly(t, shellysim.Options{Model: "shellypro4pm"})
 	_, p1host, p1port := startShelly(t, shellysim.Options{Model: "shellyplusplugs"})
+	tsim, err := startTasmotaSimulator(simPlug{Model: "tasmota", Outlets: 3}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tsim.Close() })
+	thost, tport, _ := net.SplitHostPort(tsim.Addr())
 	for _, tc := range []struct {
 		name, host, port, typ, model string
 		outlets                      int
@@ -52,6 +58,7 @@ func TestPlugAutoDetects(t *testing.T) {
 		{"shelly gen1 strip", g1host, g1port, "shelly", "SHSW-25", 2},
 		{"shelly gen2 strip", g2host, g2port, "shelly", "SPSW-104PE16EU", 4},
 		{"shelly gen2 plug", p1host, p1port, "shelly", "SNPL-00112EU", 0},
+		{"tasmota strip", thost, tport, "tasmota", "", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, logs := runKasa(t, ctx, "plug", "status", "--host", tc.host, "--port", tc.port, "-o", "json")
@@ -63,7 +70,7 @@ func TestPlugAutoDetects(t *testing.T) {
 				t.Fatalf("%v: %s", err, out)
 			}
 			outs, _ := m["outlets"].([]any)
-			if m["model"] != tc.model || len(outs) != tc.outlets {
+			if tc.model != "" && m["model"] != tc.model || m["model"] == "" || len(outs) != tc.outlets {
 				t.Fatalf("json %v", m)
 			}
 			if tc.outlets == 0 && (m["on"] != true || m["power_watts"] == nil && tc.typ == "shelly") {
@@ -166,5 +173,50 @@ func TestSimulateMixedModels(t *testing.T) {
 	cancel()
 	if c := <-code; c != 0 {
 		t.Fatalf("simulate exit %d", c)
+	}
+}
+
+func TestPlugTasmota(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	right, wrong := filepath.Join(dir, "right"), filepath.Join(dir, "wrong")
+	os.WriteFile(right, []byte("t4smota\n"), 0o600)
+	os.WriteFile(wrong, []byte("nope\n"), 0o600)
+	s, err := startTasmotaSimulator(simPlug{Model: "tasmota", Outlets: 2, Password: "t4smota"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	d := s.(tasmotaSim)
+	host, port, _ := net.SplitHostPort(d.Addr())
+	args := func(a ...string) []string { return append(a, "--type", "tasmota", "--host", host, "--port", port) }
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no password", args("plug", "status"), `set the plug's password`},
+		{"wrong password", args("plug", "off", "--outlet", "1", "--password-file", wrong), `Tasmota's web user is always admin`},
+		{"kasa flag", args("plug", "status", "--protocol", "klap", "--password-file", right), `unknown key \"protocol\" for a plug of type tasmota`},
+	} {
+		code, _, logs := runKasa(t, ctx, tc.args...)
+		if code != 1 || !strings.Contains(logs, tc.want) {
+			t.Fatalf("%s: exit %d, logs %s", tc.name, code, logs)
+		}
+		if !d.On(0) || !d.On(1) {
+			t.Fatalf("%s: an outlet is off after a failed command: %+v", tc.name, d.Outlets())
+		}
+	}
+	code, out, logs := runKasa(t, ctx, args("plug", "status", "--password-file", right, "-o", "json")...)
+	var st map[string]any
+	json.Unmarshal([]byte(out), &st)
+	if outs, _ := st["outlets"].([]any); code != 0 || len(outs) != 2 || outs[0].(map[string]any)["power_watts"] == nil {
+		t.Fatalf("status: exit %d, %s %s", code, out, logs)
+	}
+	code, out, logs = runKasa(t, ctx, args("plug", "cycle", "--outlet", "1", "--off-time", "300ms", "--password-file", right, "-o", "json")...)
+	var rep map[string]any
+	json.Unmarshal([]byte(out), &rep)
+	if code != 0 || rep["flip_back_armed"] != true || rep["verified"] != true || !d.On(1) || !d.On(0) {
+		t.Fatalf("cycle: exit %d, %s, outlets %+v, %s", code, out, d.Outlets(), logs)
 	}
 }

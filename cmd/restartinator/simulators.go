@@ -10,6 +10,7 @@ import (
 	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
 	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
+	"github.com/restartinator/restartinator/actuator/tasmota/tasmotasim"
 	"github.com/restartinator/restartinator/actuator/snmppdu/pdusim"
 )
 
@@ -28,6 +29,7 @@ var simulators = []struct {
 	start  func(simPlug, *slog.Logger) (runningSim, error)
 }{
 	{shellysim.Models, startShellySimulator},
+	{func() []string { return []string{"tasmota"} }, startTasmotaSimulator},
 	{func() []string { return []string{"apc-rpdu"} }, startPDUSimulator},
 	{func() []string { return []string{"redfish"} }, startRedfishSimulator},
 	{kasasim.Models, startKasaSimulator}, // last: it also takes --from without a model
@@ -121,6 +123,40 @@ func startShellySimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 		}
 	}()
 	return shellySim{Device: d, model: strings.ToLower(s.Model), ln: ln}, nil
+}
+
+type tasmotaSim struct {
+	*tasmotasim.Device
+	ln net.Listener
+}
+
+func (d tasmotaSim) Addr() string { return d.ln.Addr().String() }
+
+func (d tasmotaSim) Describe() string {
+	return fmt.Sprintf("tasmota (http/cm, %d outlets)", len(d.Outlets()))
+}
+
+// startTasmotaSimulator runs a Tasmota device, metered, with --outlets
+// relays (default 1).
+func startTasmotaSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.From != "" || s.Protocol != "" {
+		return nil, fmt.Errorf("model %s: --from and --protocol are for Kasa models", s.Model)
+	}
+	d, err := tasmotasim.New(tasmotasim.Options{Outlets: s.Outlets, Username: s.Username, Password: s.Password, Metered: true})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listenLoopback(s.Listen)
+	if err != nil {
+		_ = d.Close() // the listen error is what matters
+		return nil, err
+	}
+	go func() {
+		if err := d.Serve(ln); err != nil {
+			logger.Error("simulated Tasmota stopped", "err", err)
+		}
+	}()
+	return tasmotaSim{Device: d, ln: ln}, nil
 }
 
 func startPDUSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {

@@ -219,11 +219,11 @@ func TestStatusPageBrowserCycleNow(t *testing.T) {
 	b.waitRefreshed()
 
 	names := b.js(`[...document.querySelectorAll('#devices tr.device')].map((r) => r.dataset.device).join('|')`)
-	if want := "Access Point|Front Door Camera|Modem|NAS|Printer|Router|Weather Station"; names != want {
+	if want := "Access Point|Front Door Camera|Media Server|Modem|NAS|Printer|Router|Weather Station"; names != want {
 		t.Fatalf("device rows %q, want %q", names, want)
 	}
 	buttons := b.js(`[...document.querySelectorAll('#devices button.cycle')].filter((b) => !b.hidden && b.offsetParent).map((b) => b.getAttribute('aria-label')).join('|')`)
-	if want := "Cycle now: Access Point|Cycle now: Front Door Camera|Cycle now: Modem|Cycle now: NAS|Cycle now: Printer|Cycle now: Router"; buttons != want {
+	if want := "Cycle now: Access Point|Cycle now: Front Door Camera|Cycle now: Media Server|Cycle now: Modem|Cycle now: NAS|Cycle now: Printer|Cycle now: Router"; buttons != want {
 		t.Errorf("visible buttons %q, want %q (none for the monitor-only Weather Station)", buttons, want)
 	}
 	table := b.js(`document.getElementById('devices').innerText`)
@@ -304,8 +304,8 @@ func TestStatusPageBrowserRoutePrefix(t *testing.T) {
 	if want := "/restart/metrics /restart/config /restart/-/healthy /restart/api/v1/devices"; links != want {
 		t.Errorf("links %q, want %q", links, want)
 	}
-	if n := b.js(`String(document.querySelectorAll('#devices tr.device').length)`); n != "7" {
-		t.Errorf("%s device rows, want 7", n)
+	if n := b.js(`String(document.querySelectorAll('#devices tr.device').length)`); n != "8" {
+		t.Errorf("%s device rows, want 8", n)
 	}
 	// What did not change stays the same node, so a refresh keeps a text
 	// selection (an error message being copied).
