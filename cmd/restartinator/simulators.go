@@ -10,8 +10,8 @@ import (
 	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
 	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
-	"github.com/restartinator/restartinator/actuator/tasmota/tasmotasim"
 	"github.com/restartinator/restartinator/actuator/snmppdu/pdusim"
+	"github.com/restartinator/restartinator/actuator/tasmota/tasmotasim"
 )
 
 // runningSim is one simulated plug serving on loopback.
