@@ -13,6 +13,7 @@ import (
 	"github.com/restartinator/restartinator/collector/probe"
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/internal/state"
 )
 
 // maxEvents is how many recent events each device keeps for the status page.
@@ -41,6 +42,10 @@ type device struct {
 	prevUp     bool // last probe result, for the failing count
 	counted    bool
 	events     []event.Event
+	// hist is the availability timeline; histDirty: changed since the
+	// last write to the state file.
+	hist      []state.Transition
+	histDirty bool
 	// jobs run now (a probe, a scheduled reboot); idle is closed when the
 	// last ends, for a reload or Stop to wait on.
 	jobs    int
@@ -134,6 +139,24 @@ func (d *device) probe(r RunProbe) {
 	d.count.add(res.Success)
 	d.s.deviceUp(d, res.Success)
 	d.step(ProbeResult{Res: res, Due: r.Due, Start: r.Start})
+	v := state.Down
+	if res.Success {
+		v = state.Up
+	}
+	if d.mark(v) {
+		d.s.maybeFlushHistory()
+	}
+}
+
+// mark records the device's availability now; true when it changed.
+func (d *device) mark(v int8) bool {
+	now := d.s.opt.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var changed bool
+	d.hist, changed = addTransition(d.hist, now, v)
+	d.histDirty = d.histDirty || changed
+	return changed
 }
 
 // scheduled cycles the device on its cron schedule and queues the next.

@@ -3,11 +3,14 @@ package collector_test
 import (
 	"bytes"
 	"errors"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/internal/state"
 )
 
 // A maintenance window from 12:00 for 2 minutes (t0 is 12:00): the device
@@ -79,5 +82,42 @@ func TestPauseSurvivesRestartAndIsCapped(t *testing.T) {
 	}
 	if len(h.store.Pauses(h.clk.Now())) != 0 {
 		t.Errorf("the pause is still in the state file after resume")
+	}
+}
+
+// The availability timeline is written to the state file and read back
+// by a new supervisor (a restart).
+func TestAvailabilitySurvivesRestart(t *testing.T) {
+	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam", plug: "-", extra: "mode: monitor"}}})
+	h.first()
+	for range 6 {
+		h.tick(10 * time.Second)
+	}
+	h.setUp("cam", false)
+	h.tickUntil("cam down", time.Second, 30, func() bool { return !h.status("cam").LastProbe.Success })
+	for range 6 {
+		h.tick(10 * time.Second)
+	}
+	s := h.status("cam")
+	if s.Availability24h == nil || *s.Availability24h <= 0.3 || *s.Availability24h >= 0.8 || !strings.Contains(s.Bar24h, "p") {
+		t.Fatalf("after about a minute up and a minute down: %v %q", s.Availability24h, s.Bar24h)
+	}
+	// A reload without the device retires it: its timeline is written.
+	if err := h.sup.Apply(h.config(harnessOpts{})); err != nil {
+		t.Fatal(err)
+	}
+	kept := h.store.Availability("cam")
+	if len(kept) < 3 || kept[len(kept)-1].Up != state.Unknown {
+		t.Fatalf("kept timeline %+v, want up, down, then unknown when it stopped being watched", kept)
+	}
+	sup2 := collector.New(t.Context(), collector.Options{Cycler: h.cycler, Plugs: h.plugs, State: h.store, Clock: h.clk})
+	t.Cleanup(sup2.Stop)
+	if err := sup2.Apply(h.config(h.opts)); err != nil {
+		t.Fatal(err)
+	}
+	s2 := sup2.Snapshot()[0]
+	// The timeline is kept in whole seconds: equal to within a second's share.
+	if s2.Availability24h == nil || math.Abs(*s2.Availability24h-*s.Availability24h) > 0.02 || s2.Bar24h != s.Bar24h {
+		t.Errorf("after a restart: availability %v, want %v as before; kept %+v", *s2.Availability24h, *s.Availability24h, h.store.Availability("cam"))
 	}
 }

@@ -39,6 +39,12 @@ type DeviceStatus struct {
 	PausedUntil      *time.Time `json:"paused_until,omitempty"`
 	PauseReason      string     `json:"pause_reason,omitempty"`
 	MaintenanceUntil *time.Time `json:"maintenance_until,omitempty"`
+	// Availability24h and 7d are the share of the known time the device
+	// answered (nil: nothing known); Bar24h is the last 24 hours in
+	// BarSegments characters: u up, d down, p partly down, - unknown.
+	Availability24h *float64 `json:"availability_24h,omitempty"`
+	Availability7d  *float64 `json:"availability_7d,omitempty"`
+	Bar24h          string   `json:"bar_24h,omitempty"`
 }
 
 // TargetStatus is one target's last probe.
@@ -98,6 +104,13 @@ func (s *Supervisor) Snapshot() []DeviceStatus {
 			ds.BootUntil = &t
 		}
 		ds.Events = append([]event.Event{}, d.events...)
+		if a, ok := Availability(d.hist, now.Add(-24*time.Hour), now); ok {
+			ds.Availability24h = &a
+		}
+		if a, ok := Availability(d.hist, now.Add(-historyKeep), now); ok {
+			ds.Availability7d = &a
+		}
+		ds.Bar24h = Bar(d.hist, now)
 		d.mu.Unlock()
 		if ds.State != StateHeld {
 			ds.Held = ""

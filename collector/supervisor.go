@@ -73,6 +73,9 @@ type Supervisor struct {
 
 	deps  atomic.Pointer[depGraph]
 	depMu sync.Mutex // serialises propagate
+
+	histMu      sync.Mutex // serialises writes of the availability timelines
+	histFlushed time.Time
 }
 
 // New returns a Supervisor; Apply gives it devices.
@@ -227,6 +230,12 @@ func (s *Supervisor) start(ds []*device) {
 	now := s.opt.Clock.Now()
 	pauses := s.opt.State.Pauses(now)
 	for _, d := range ds {
+		// The timeline the state file kept (a replaced device's was
+		// written when it was retired); unknown until the first probe.
+		d.mu.Lock()
+		d.hist = trimTransitions(s.opt.State.Availability(d.cfg.Name), now)
+		d.hist, _ = addTransition(d.hist, now, state.Unknown)
+		d.mu.Unlock()
 		// A pause outlives a restart and a reload.
 		if p, ok := pauses[d.cfg.Name]; ok {
 			d.step(Pause{Until: p.Until, Reason: p.Reason})
@@ -253,8 +262,10 @@ func (s *Supervisor) start(ds []*device) {
 // retire stops devices, waits for their running work to end and takes
 // them out of the failing count. Callers hold applyMu, not mu.
 func (s *Supervisor) retire(ds []*device) {
+	defer s.flushHistory(ds)
 	for _, old := range ds {
 		old.retire()
+		old.mark(state.Unknown)
 		old.mu.Lock()
 		failed := old.counted && !old.prevUp
 		old.mu.Unlock()
@@ -627,4 +638,39 @@ func (s *Supervisor) Resume(name string) error {
 	}
 	d.step(Resume{})
 	return nil
+}
+
+// maybeFlushHistory writes the changed availability timelines, at most
+// once per historyFlush.
+func (s *Supervisor) maybeFlushHistory() {
+	now := s.opt.Clock.Now()
+	s.histMu.Lock()
+	due := now.Sub(s.histFlushed) >= historyFlush
+	s.histMu.Unlock()
+	if !due {
+		return
+	}
+	s.mu.RLock()
+	ds := s.order
+	s.mu.RUnlock()
+	s.flushHistory(ds)
+}
+
+// flushHistory writes the timelines of ds that changed, in one write.
+func (s *Supervisor) flushHistory(ds []*device) {
+	s.histMu.Lock()
+	defer s.histMu.Unlock()
+	m := map[string][]state.Transition{}
+	for _, d := range ds {
+		d.mu.Lock()
+		if d.histDirty {
+			m[d.cfg.Name] = append([]state.Transition(nil), d.hist...)
+			d.histDirty = false
+		}
+		d.mu.Unlock()
+	}
+	s.histFlushed = s.opt.Clock.Now()
+	if err := s.opt.State.SetAvailability(m); err != nil {
+		s.log.Warn("could not write the availability history to the state file", "err", err)
+	}
 }

@@ -54,6 +54,10 @@ type file struct {
 
 	// Pauses are the devices paused through the API, by device name.
 	Pauses map[string]Pause `json:"pauses,omitempty"`
+
+	// Availability are the devices' up/down timelines of the last days,
+	// as transitions, by device name (the collector bounds them).
+	Availability map[string][]Transition `json:"availability,omitempty"`
 }
 
 // emailChannel is the name the first version's mail queue is kept under.

@@ -250,3 +250,23 @@ func TestPausesSurviveReopenAndExpire(t *testing.T) {
 		t.Errorf("a resumed device is still paused after reopening: %+v", got)
 	}
 }
+
+func TestAvailabilityCompactAndChecked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, _ := Open(path, quiet())
+	if err := s.SetAvailability(map[string][]Transition{"cam": {{At: 100, Up: Up}, {At: 160, Up: Down}, {At: 200, Up: Unknown}}}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), `"availability":{"cam":[[100,1],[160,0],[200,-1]]}`) {
+		t.Errorf("not compact: %s", data)
+	}
+	s2, _ := Open(path, quiet())
+	if got := s2.Availability("cam"); len(got) != 3 || got[1] != (Transition{At: 160, Up: Down}) {
+		t.Errorf("read back %+v", got)
+	}
+	var tr Transition
+	if err := tr.UnmarshalJSON([]byte(`[1,7]`)); err == nil {
+		t.Errorf("a value of 7 was accepted")
+	}
+}
