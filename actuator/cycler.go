@@ -138,8 +138,8 @@ func NewCycler(opt CyclerOptions) *Cycler {
 		}, []string{"device", "trigger"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "restartinator", Name: "power_cycle_failures_total",
-			Help: "Power cycles that failed, by device, trigger and the step that failed (reason).",
-		}, []string{"device", "trigger", "reason"}),
+			Help: "Power cycles that failed, by device and the step that failed (reason); power_cycles_total has the trigger.",
+		}, []string{"device", "reason"}),
 		flipBackUnsupported: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "restartinator", Name: "power_cycles_without_flip_back_total",
 			Help: "Power cycles where the plug refused its own flip-back timer, so only restartinator could switch power back on.",
@@ -310,7 +310,7 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 			reason = ReasonPlug
 		}
 		for _, d := range r.Devices {
-			c.failures.WithLabelValues(d, r.Trigger, reason).Inc()
+			c.failures.WithLabelValues(d, reason).Inc()
 		}
 	}
 	if !rep.SwitchedOff {

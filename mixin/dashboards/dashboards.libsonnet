@@ -228,7 +228,7 @@ local upMappings = g.mappings([[0, 'down', 'red'], [1, 'up', 'green']]);
           [
             g.bars('Power cycles', 'Power cycles per interval, by trigger; failed cycles count separately.', 'none', [
               g.query('sum by (trigger) (increase(restartinator_power_cycles_total{%s}[$__interval]))' % sel, '{{trigger}}'),
-              g.query('sum by (trigger) (increase(restartinator_power_cycle_failures_total{%s}[$__interval]))' % sel, 'failed ({{trigger}})'),
+              g.query('sum by (reason) (increase(restartinator_power_cycle_failures_total{%s}[$__interval]))' % sel, 'failed ({{reason}})'),
             ]),
             g.stateTimeline('Relay', 'Whether the plug outlet supplies power.', [
               g.query('restartinator_plug_relay_on{%s} %s' % [job, onOutlet], '{{plug}} {{outlet}}'),
