@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/actuator/shelly"
 	"github.com/restartinator/restartinator/config"
 )
 
@@ -337,25 +339,55 @@ func (pf *plugFlags) cycle(ctx context.Context, logger *slog.Logger, c actuator.
 }
 
 func discoverCommand(app *kingpin.Application) command {
-	var broadcast, output string
+	var broadcast, output, mdnsIface string
 	var timeout time.Duration
-	cl := app.Command("discover", "Find Kasa and Tapo plugs on the local network by UDP broadcast (ports 9999 and 20002).")
+	useMDNS := true
+	cl := app.Command("discover", "Find Kasa and Tapo plugs by UDP broadcast (ports 9999 and 20002) and Shelly devices by mDNS (_shelly._tcp, _http._tcp). Tasmota has no discovery: give its address to plug --host.")
 	cl.Flag("timeout", "How long to wait for answers.").Default("3s").DurationVar(&timeout)
 	cl.Flag("broadcast", "Where to send the probes: an address, or address:port to probe one port.").Default("255.255.255.255").StringVar(&broadcast)
+	cl.Flag("mdns", "Also ask mDNS for Shelly devices.").Default("true").BoolVar(&useMDNS)
+	cl.Flag("mdns.interface", "Network interface for the mDNS query (default: the system's choice).").PlaceHolder("NAME").StringVar(&mdnsIface)
 	cl.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&output, "text", "json")
 	return command{clause: cl, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
+		var shellies []shelly.Found
+		var mdnsErr error
+		mdnsDone := make(chan struct{})
+		go func() {
+			defer close(mdnsDone)
+			if !useMDNS {
+				return
+			}
+			opt := shelly.MDNSOptions{Timeout: timeout}
+			if mdnsIface != "" {
+				if opt.Interface, mdnsErr = net.InterfaceByName(mdnsIface); mdnsErr != nil {
+					return
+				}
+			}
+			shellies, mdnsErr = shelly.DiscoverMDNS(ctx, opt)
+		}()
 		found, err := kasa.Discover(ctx, kasa.DiscoverOptions{Broadcast: broadcast, Timeout: timeout, Logger: logger})
+		<-mdnsDone
+		if mdnsErr != nil && !errors.Is(mdnsErr, context.Canceled) {
+			logger.Warn("mDNS discovery of Shelly devices failed; Kasa results follow", "err", mdnsErr, "interface", mdnsIface)
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("discovery failed", "err", err, "broadcast", broadcast)
 			return 1
 		}
 		if output == "json" {
-			if found == nil {
-				found = []kasa.Discovered{}
+			all := []any{}
+			for _, d := range found {
+				all = append(all, d)
+			}
+			for _, f := range shellies {
+				all = append(all, struct {
+					Type string `json:"type"`
+					shelly.Found
+				}{"shelly", f})
 			}
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			enc.Encode(found)
+			enc.Encode(all)
 			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -383,13 +415,20 @@ func discoverCommand(app *kingpin.Application) command {
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Host, d.Port, d.Model, alias, proto, login, outlets)
 		}
+		for _, f := range shellies {
+			model := f.App
+			if model == "" {
+				model = "Shelly"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\tshelly/gen%d\t-\t-\n", f.Host, f.Port, model, f.Name, f.Generation)
+		}
 		tw.Flush()
 		for _, d := range found {
 			if !d.Supported {
 				fmt.Fprintf(stdout, "%s (%s) %s.\n", d.Host, d.Model, d.Note)
 			}
 		}
-		if len(found) == 0 {
+		if len(found) == 0 && len(shellies) == 0 {
 			logger.Info("no plug answered; are they on this network segment, and does the firewall let UDP answers in?", "broadcast", broadcast)
 		}
 		return 0

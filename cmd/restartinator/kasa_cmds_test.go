@@ -160,7 +160,7 @@ func TestPlugErrorsSayWhatToCheck(t *testing.T) {
 
 func TestDiscoverCommand(t *testing.T) {
 	p := startKasaSim(t, kasasim.Options{Model: "HS300"})
-	code, out, logs := runKasa(t, context.Background(), "discover", "--broadcast", p.Addr(), "--timeout", "300ms")
+	code, out, logs := runKasa(t, context.Background(), "discover", "--no-mdns", "--broadcast", p.Addr(), "--timeout", "300ms")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, logs)
 	}
@@ -214,7 +214,7 @@ func TestSimulateCommand(t *testing.T) {
 // login version, and whether we speak it.
 func TestDiscoverCommandJSON(t *testing.T) {
 	p := startKasaSim(t, kasasim.Options{Model: "KP125M", Protocol: "aes"})
-	code, out, logs := runKasa(t, context.Background(), "discover", "--broadcast", p.Addr(), "--timeout", "500ms", "-o", "json")
+	code, out, logs := runKasa(t, context.Background(), "discover", "--no-mdns", "--broadcast", p.Addr(), "--timeout", "500ms", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, logs)
 	}
