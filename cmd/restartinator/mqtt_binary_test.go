@@ -137,10 +137,12 @@ func TestMQTTDetectCycleRecover(t *testing.T) {
 		return lastIs(routerState, "up")(ms) && lastIs("restartinator/status", "online")(ms) && power && cfg
 	})
 	p.hang()
-	sub.Wait("detect, cycle and recover", mqttWait, func(ms []mqtttest.Message) bool {
-		return strings.Contains(strings.Join(dedupe(mqtttest.Payloads(ms, routerState)), ","), "up,failing,cycling,booting,up")
+	// The events too: a periodic sync may publish the last "up" before
+	// the recovered event that goes with it.
+	msgs := sub.Wait("detect, cycle and recover", mqttWait, func(ms []mqtttest.Message) bool {
+		return strings.Contains(strings.Join(dedupe(mqtttest.Payloads(ms, routerState)), ","), "up,failing,cycling,booting,up") &&
+			strings.Contains(strings.Join(mqtttest.Payloads(ms, routerEvent), "\n"), `"kind":"recovered"`)
 	})
-	msgs := sub.Messages()
 	// "unknown" comes first when the broker hears of the device before
 	// its first probe.
 	if got := strings.TrimPrefix(strings.Join(dedupe(mqtttest.Payloads(msgs, routerState)), ","), "unknown,"); got != "up,failing,cycling,booting,up" {
@@ -254,7 +256,9 @@ func TestMQTTBrokerDownAtStart(t *testing.T) {
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	broker.Stop()
 	p := startPlugged(t)
-	_, addr, logs := startBinary(t, "--config.file", p.config(t, broker.URL(), ""))
+	// The backoff doubles up to max_reconnect_interval (2m by default):
+	// on a slow machine the wait below could grow it past mqttWait.
+	_, addr, logs := startBinary(t, "--config.file", p.config(t, broker.URL(), "  max_reconnect_interval: 2s\n"))
 	waitFor(t, "readiness and a probe without the broker", func() bool {
 		m := scrape(t, addr)
 		return strings.Contains(m, "restartinator_mqtt_connected 0") && strings.Contains(m, `restartinator_device_up{device="Lab Router #1"} 1`)

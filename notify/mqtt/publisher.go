@@ -340,26 +340,9 @@ func (p *Publisher) serve(ctx context.Context, cn *conn) error {
 	tick := p.opt.Clock.NewTimer(p.cfg.StateInterval.D())
 	defer tick.Stop()
 	for {
-		var err error
-		select {
-		case <-ctx.Done():
-			// A clean disconnect sends no Last Will: say offline ourselves.
-			if err := p.publish(cn, p.t.status(), "offline", true); err != nil {
-				p.log.Warn("could not say offline before disconnecting; the broker still holds online", "err", err)
-			}
-			return ctx.Err()
-		case err := <-cn.lost:
+		end, err := p.next(ctx, cn, pl, tick)
+		if end {
 			return err
-		case e := <-p.events:
-			err = p.publishEvent(cn, e)
-			if err == nil {
-				err = p.sync(cn, pl)
-			}
-		case msg := <-p.inbox:
-			err = p.receive(cn, pl, msg)
-		case <-tick.C():
-			tick.Reset(p.cfg.StateInterval.D())
-			err = p.sync(cn, pl)
 		}
 		if err != nil {
 			if !cn.c.IsConnectionOpen() {
@@ -370,6 +353,43 @@ func (p *Publisher) serve(ctx context.Context, cn *conn) error {
 			p.log.Warn("MQTT publish failed", "err", err)
 		}
 	}
+}
+
+// next does the next thing on the connection; end says serve returns.
+func (p *Publisher) next(ctx context.Context, cn *conn, pl *planner, tick clock.Timer) (end bool, err error) {
+	// Queued events go before anything else that syncs. A sync publishes
+	// the state of now; an event queued before it carries the state of
+	// its moment, which would otherwise reach the broker after the newer
+	// one (see publishEvent).
+	select {
+	case e := <-p.events:
+		return false, p.eventAndSync(cn, pl, e)
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		// A clean disconnect sends no Last Will: say offline ourselves.
+		if err := p.publish(cn, p.t.status(), "offline", true); err != nil {
+			p.log.Warn("could not say offline before disconnecting; the broker still holds online", "err", err)
+		}
+		return true, ctx.Err()
+	case err := <-cn.lost:
+		return true, err
+	case e := <-p.events:
+		return false, p.eventAndSync(cn, pl, e)
+	case msg := <-p.inbox:
+		return false, p.receive(cn, pl, msg)
+	case <-tick.C():
+		tick.Reset(p.cfg.StateInterval.D())
+		return false, p.sync(cn, pl)
+	}
+}
+
+func (p *Publisher) eventAndSync(cn *conn, pl *planner, e event.Event) error {
+	if err := p.publishEvent(cn, e); err != nil {
+		return err
+	}
+	return p.sync(cn, pl)
 }
 
 func (p *Publisher) wait(tok paho.Token) error {
@@ -435,15 +455,35 @@ func (p *Publisher) publishEvent(cn *conn, e event.Event) error {
 	if err != nil {
 		return err
 	}
-	topic := p.t.event()
+	topic, slug := p.t.event(), ""
 	if e.Device != "" {
 		names := p.deviceNames()
 		if !slices.Contains(names, e.Device) {
 			names = append(names, e.Device) // removed by a reload meanwhile
 		}
-		topic = p.t.device(slugs(names)[e.Device], "event")
+		slug = slugs(names)[e.Device]
+		topic = p.t.device(slug, "event")
 	}
-	return p.publish(cn, topic, string(b), false)
+	if err := p.publish(cn, topic, string(b), false); err != nil {
+		return err
+	}
+	if e.Device == "" || e.State == "" {
+		return nil
+	}
+	// The state the event left the device in goes out with it, even if
+	// the device has moved on since (failing lasts only until the cycle
+	// starts): Home Assistant's history then shows every state an event
+	// reported, in order, however late this goroutine runs. The sync that
+	// follows publishes the state of now.
+	state := p.t.device(slug, "state")
+	if cn.published[state] == e.State {
+		return nil
+	}
+	if err := p.publish(cn, state, e.State, p.retain(state)); err != nil {
+		return err
+	}
+	cn.published[state] = e.State
+	return nil
 }
 
 // deviceNames is every configured device's name; slugs are decided over

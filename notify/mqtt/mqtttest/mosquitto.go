@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -48,16 +49,17 @@ type Broker struct {
 	conf string
 	port int
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *syncBuffer
+	mu       sync.Mutex
+	reserved int // socket holding the port while stopped, or -1
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	log      *syncBuffer
 }
 
 // Start starts a broker that stops when the test ends.
 func Start(t testing.TB, opt Options) *Broker {
 	t.Helper()
-	b := &Broker{t: t, bin: Need(t), dir: t.TempDir()}
+	b := &Broker{t: t, bin: Need(t), dir: t.TempDir(), reserved: -1}
 	var lastErr error
 	for try := 0; try < 5; try++ {
 		b.port = freePort(t)
@@ -65,7 +67,7 @@ func Start(t testing.TB, opt Options) *Broker {
 			t.Fatal(lastErr)
 		}
 		if lastErr = b.start(); lastErr == nil {
-			t.Cleanup(b.Stop)
+			t.Cleanup(b.cleanup)
 			return b
 		}
 	}
@@ -126,9 +128,20 @@ func (b *Broker) writeConfig(opt Options) error {
 	return os.WriteFile(b.conf, []byte(conf), 0o600)
 }
 
+// startWait bounds how long mosquitto may take to start listening; it
+// starts in milliseconds, but a loaded CI machine may be slow to schedule it.
+const startWait = 30 * time.Second
+
+// start runs mosquitto and returns once it listens on b.port. A port that
+// accepts connections is not proof enough: between freePort closing its
+// probe socket (or Stop killing the last broker) and mosquitto binding it,
+// another program on the machine may take the port, and a dial would then
+// reach that program while our mosquitto exits with "Address already in
+// use". So start waits for mosquitto itself to say it opened the listener
+// on that port and is running, and is still alive, before dialling.
 func (b *Broker) start() error {
 	cmd := exec.Command(b.bin, "-c", b.conf)
-	log := &syncBuffer{}
+	log := &syncBuffer{changed: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -136,30 +149,68 @@ func (b *Broker) start() error {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }() // killed by the test: the exit status says nothing
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	fail := func(format string, args ...any) error {
+		_ = cmd.Process.Kill() // it may have exited meanwhile
+		<-exited
+		return fmt.Errorf(format+":\n%s", append(args, log.String())...)
+	}
+	deadline := time.NewTimer(startWait)
+	defer deadline.Stop()
+	for !listening(log.String(), b.port) {
 		select {
 		case <-exited:
-			return fmt.Errorf("mosquitto exited at start:\n%s", log.String())
-		default:
+			return fail("mosquitto exited at start")
+		case <-deadline.C:
+			return fail("mosquitto did not say it listens on port %d within %s", b.port, startWait)
+		case <-log.changed:
 		}
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(b.port), time.Second)
-		if err == nil {
-			c.Close()
-			b.mu.Lock()
-			b.cmd, b.exited, b.log = cmd, exited, log
-			b.mu.Unlock()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill() // it may have exited meanwhile
-	<-exited
-	return fmt.Errorf("mosquitto did not listen on port %d within 10s:\n%s", b.port, log.String())
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(b.port), startWait)
+	if err != nil {
+		return fail("mosquitto says it listens on port %d, but: %v", b.port, err)
+	}
+	c.Close()
+	select {
+	case <-exited:
+		return fail("mosquitto exited at start")
+	default:
+	}
+	b.mu.Lock()
+	b.cmd, b.exited, b.log = cmd, exited, log
+	b.mu.Unlock()
+	return nil
 }
 
-// Stop kills the broker; it keeps nothing (persistence is off).
+// listening says whether mosquitto's log shows it opened its listener on
+// port and went on to run (it logs "running" once every listener is open,
+// and exits instead when a bind fails).
+func listening(log string, port int) bool {
+	opened := strings.Index(log, fmt.Sprintf("Opening ipv4 listen socket on port %d.", port))
+	return opened >= 0 && strings.Contains(log[opened:], " running\n")
+}
+
+// Stop kills the broker; it keeps nothing (persistence is off). Until
+// Restart, the port stays reserved for it: a socket bound to it but not
+// listening, so a client is refused as by a stopped broker, and no other
+// program on the machine can take the port meanwhile (bind with port 0 skips
+// it). If the port cannot be reserved (a closed connection of the old broker
+// may linger in TIME_WAIT), it is left free, as a real outage would.
 func (b *Broker) Stop() {
+	b.kill()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.reserved < 0 {
+		b.reserved = reservePort(b.port)
+	}
+}
+
+// cleanup ends the broker and gives its port back, at the test's end.
+func (b *Broker) cleanup() {
+	b.kill()
+	b.release()
+}
+
+func (b *Broker) kill() {
 	b.mu.Lock()
 	cmd, exited := b.cmd, b.exited
 	b.cmd = nil
@@ -171,11 +222,36 @@ func (b *Broker) Stop() {
 	<-exited
 }
 
+func (b *Broker) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.reserved >= 0 {
+		_ = syscall.Close(b.reserved)
+		b.reserved = -1
+	}
+}
+
+// reservePort binds a TCP socket to 127.0.0.1:port without listening and
+// without SO_REUSEADDR, so nothing else can bind the port; it returns the
+// socket, or -1 when the port cannot be had.
+func reservePort(port int) int {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		_ = syscall.Close(fd)
+		return -1
+	}
+	return fd
+}
+
 // Restart starts the broker again on the same port, empty.
 func (b *Broker) Restart() {
 	b.t.Helper()
 	var err error
 	for try := 0; try < 20; try++ {
+		b.release()
 		if err = b.start(); err == nil {
 			return
 		}
@@ -184,15 +260,23 @@ func (b *Broker) Restart() {
 	b.t.Fatalf("restarting mosquitto on port %d: %v", b.port, err)
 }
 
+// syncBuffer collects a process's output; changed, when not nil, is
+// signalled after each write.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {

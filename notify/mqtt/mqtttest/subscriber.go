@@ -36,8 +36,14 @@ type Subscriber struct {
 	notify chan struct{}
 }
 
-// Subscribe connects to broker (mqtt://…) and subscribes to filter. It
-// reconnects by itself if the broker restarts.
+// connectWait bounds connecting and subscribing; a loaded CI machine may
+// take a while, a broken broker never answers.
+const connectWait = 60 * time.Second
+
+// Subscribe connects to broker (mqtt://…) and subscribes to filter; it
+// returns once the broker has acknowledged the subscription (SUBACK), so
+// every message published after it returns reaches the subscriber. It
+// reconnects and subscribes again by itself if the broker restarts.
 func Subscribe(t testing.TB, broker, filter string) *Subscriber {
 	t.Helper()
 	s := &Subscriber{t: t, notify: make(chan struct{}, 1)}
@@ -50,17 +56,44 @@ func Subscribe(t testing.TB, broker, filter string) *Subscriber {
 		default:
 		}
 	}
+	// paho calls the on-connect handler in a goroutine of its own, after
+	// Connect's token completes: the first subscription's answer comes
+	// back here. Later ones (after a broker restart) are not waited for.
+	subscribed := make(chan error, 1)
+	onConnect := func(c paho.Client) {
+		tok := c.Subscribe(filter, 1, handler)
+		var err error
+		switch {
+		case !tok.WaitTimeout(connectWait):
+			err = fmt.Errorf("no SUBACK within %s", connectWait)
+		case tok.Error() != nil:
+			err = tok.Error()
+		case tok.(*paho.SubscribeToken).Result()[filter] == 0x80:
+			err = fmt.Errorf("the broker refused the subscription to %q", filter)
+		}
+		select {
+		case subscribed <- err:
+		default:
+		}
+	}
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("test-subscriber-%d", time.Now().UnixNano())).
 		SetProtocolVersion(4).SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
-		SetMaxReconnectInterval(200 * time.Millisecond).SetOrderMatters(true).SetConnectTimeout(5 * time.Second).
-		SetOnConnectHandler(func(c paho.Client) { c.Subscribe(filter, 1, handler) })
+		SetMaxReconnectInterval(200 * time.Millisecond).SetOrderMatters(true).SetConnectTimeout(10 * time.Second).
+		SetOnConnectHandler(onConnect)
 	s.client = paho.NewClient(o)
-	// Generous: a loaded CI machine may take a while, and the client
-	// retries every 100ms until the broker answers.
-	if tok := s.client.Connect(); !tok.WaitTimeout(60*time.Second) || tok.Error() != nil {
-		t.Fatalf("test subscriber: connecting to %s: %v (nil: no connection within 60s)", broker, tok.Error())
+	tok := s.client.Connect()
+	t.Cleanup(func() { s.client.Disconnect(0) }) // also ends connect retries
+	if !tok.WaitTimeout(connectWait) || tok.Error() != nil {
+		t.Fatalf("test subscriber: connecting to %s: %v (nil: no connection within %s)", broker, tok.Error(), connectWait)
 	}
-	t.Cleanup(func() { s.client.Disconnect(0) })
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("test subscriber: subscribing to %q on %s: %v", filter, broker, err)
+		}
+	case <-time.After(2 * connectWait):
+		t.Fatalf("test subscriber: subscribing to %q on %s: no answer", filter, broker)
+	}
 	return s
 }
 
