@@ -103,3 +103,16 @@ func deviceCycle(ctx context.Context, dc DeviceCycler, p Plug, outlet string, of
 	}
 	return true, nil
 }
+
+// BMCStatus is a server's state as its BMC sees it.
+type BMCStatus struct {
+	PowerOn bool
+	// Health is the BMC's rollup of the system's health (Redfish
+	// Status.Health: OK, Warning, Critical); empty when it does not say.
+	Health string
+}
+
+// BMCStatusReader is a plug that is a server's BMC; the bmc probe uses it.
+type BMCStatusReader interface {
+	BMCStatus(ctx context.Context) (BMCStatus, error)
+}

@@ -309,6 +309,9 @@ func (s *Supervisor) newDevice(dc config.DeviceConfig) (*device, error) {
 		power = s.powerReader(dc.Plug, dc.Outlet)
 	}
 	popts := probe.Options{Logger: s.log, PowerReader: power}
+	if dc.Probe != nil && dc.Probe.Type == config.ProbeBMC || slices.ContainsFunc(dc.Probes, func(p config.ProbeConfig) bool { return p.Type == config.ProbeBMC }) {
+		popts.BMCReader = s.bmcReader(dc.Plug)
+	}
 	if len(dc.Probes) > 0 {
 		if d.multi, err = probe.NewMulti(&d.cfg, popts); err != nil {
 			return nil, fmt.Errorf("device %q: %w", dc.Name, err)
@@ -320,6 +323,21 @@ func (s *Supervisor) newDevice(dc config.DeviceConfig) (*device, error) {
 	d.count = s.probes.of(d.prober.Type())
 	d.labels = newDeviceLabels(d)
 	return d, nil
+}
+
+// bmcReader asks a device's BMC plug for its own view of the server.
+func (s *Supervisor) bmcReader(plug string) probe.BMCReader {
+	return func(ctx context.Context) (actuator.BMCStatus, error) {
+		p, err := s.opt.Plugs.Plug(plug)
+		if err != nil {
+			return actuator.BMCStatus{}, err
+		}
+		r, ok := p.(actuator.BMCStatusReader)
+		if !ok {
+			return actuator.BMCStatus{}, fmt.Errorf("plug %q is not a BMC: a bmc probe needs a plug of type redfish", plug)
+		}
+		return r.BMCStatus(ctx)
+	}
 }
 
 // powerReader reads the meter of a device's outlet for power probes.

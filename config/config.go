@@ -173,6 +173,9 @@ const (
 	ProbeHTTP  = "http"
 	ProbeICMP  = "icmp"
 	ProbePower = "power"
+	// ProbeBMC asks the device's own BMC (its plug, of a BMC type):
+	// chassis power on and, where the BMC reports it, health not Critical.
+	ProbeBMC = "bmc"
 )
 
 // ProbeConfig says how a device is checked.

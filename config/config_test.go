@@ -41,7 +41,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"trigger-unknown-device":   `triggers.files[0] (/tmp/x): device "ghost" is not defined`,
 		"bad-protocol":             `plug "p": protocol "carrier-pigeon" is not one of auto, xor, klap, aes`,
 		"no-probe":                 `device "cam": set host and port (a TCP check) or a probe`,
-		"bad-probe-type":           `device "cam": probe.type "smoke" is not one of tcp, http, icmp, power`,
+		"bad-probe-type":           `device "cam": probe.type "smoke" is not one of tcp, http, icmp, power, bmc`,
 		"power-no-bounds":          `device "pc": a power probe needs probe.min_watts, probe.max_watts or both`,
 		"email-no-to":              `notifications.email: email_to needs at least one address`,
 		"secret-both":              `plug "p": give password or password_file, not both`,

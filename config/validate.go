@@ -434,8 +434,12 @@ func (d *DeviceConfig) checkProbe(p *ProbeConfig, key string) []error {
 		if p.MinWatts != nil && p.MaxWatts != nil && *p.MinWatts > *p.MaxWatts {
 			fail("probe.min_watts (%g) is above probe.max_watts (%g)", *p.MinWatts, *p.MaxWatts)
 		}
+	case ProbeBMC:
+		if d.Plug == "" {
+			fail("a bmc probe asks the server's BMC: set plug to its redfish plug")
+		}
 	default:
-		fail("probe.type %q is not one of tcp, http, icmp, power", p.Type)
+		fail("probe.type %q is not one of tcp, http, icmp, power, bmc", p.Type)
 	}
 	return errs
 }

@@ -64,8 +64,9 @@ type Client struct {
 }
 
 var (
-	_ actuator.Plug         = (*Client)(nil)
-	_ actuator.DeviceCycler = (*Client)(nil)
+	_ actuator.Plug            = (*Client)(nil)
+	_ actuator.DeviceCycler    = (*Client)(nil)
+	_ actuator.BMCStatusReader = (*Client)(nil)
 )
 
 // New checks cfg and builds the client; it does not connect yet.
@@ -370,14 +371,13 @@ func (c *Client) Status(ctx context.Context) (actuator.Status, error) {
 		Outlets: []actuator.Outlet{{ID: s.ID, Alias: s.Name, On: s.PowerState == "On"}}}, nil
 }
 
-// Health is the system's Status.Health (OK, Warning, Critical; "" when the
-// service does not say) and whether it is powered on.
-func (c *Client) Health(ctx context.Context) (health string, on bool, err error) {
+// BMCStatus is the system's power and Status.Health, for the bmc probe.
+func (c *Client) BMCStatus(ctx context.Context) (actuator.BMCStatus, error) {
 	s, err := c.system(ctx)
 	if err != nil {
-		return "", false, err
+		return actuator.BMCStatus{}, err
 	}
-	return s.Status.Health, s.PowerState == "On", nil
+	return actuator.BMCStatus{PowerOn: s.PowerState == "On", Health: s.Status.Health}, nil
 }
 
 // Switch powers the system on (On, else ForceOn) or off (ForceOff).

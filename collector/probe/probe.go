@@ -45,6 +45,8 @@ type PowerReader func(ctx context.Context) (actuator.Energy, error)
 type Options struct {
 	// PowerReader is required for power probes and ignored otherwise.
 	PowerReader PowerReader
+	// BMCReader is required for bmc probes and ignored otherwise.
+	BMCReader BMCReader
 	// Logger receives the ICMP library's own warnings, at debug level.
 	// Nil discards them.
 	Logger *slog.Logger
@@ -88,8 +90,10 @@ func New(d *config.DeviceConfig, opts Options) (Prober, error) {
 		pr, err = newICMPFromConfig(d, p, timeout, opts)
 	case config.ProbePower:
 		pr, err = newPowerFromConfig(d, p, timeout, opts)
+	case config.ProbeBMC:
+		pr, err = newBMCFromConfig(d, timeout, opts)
 	default:
-		err = fmt.Errorf("probe type %q is not one of tcp, http, icmp, power", p.Type)
+		err = fmt.Errorf("probe type %q is not one of tcp, http, icmp, power, bmc", p.Type)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("device %q: %w", d.Name, err)

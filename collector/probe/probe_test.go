@@ -19,7 +19,7 @@ func TestNewErrors(t *testing.T) {
 		{"nothing to probe", config.DeviceConfig{Name: "d", Host: "h"}, Options{},
 			`device "d": no probe configured: set host and port (a TCP check) or a probe`},
 		{"unknown type", config.DeviceConfig{Name: "d", Probe: &config.ProbeConfig{Type: "snmp"}}, Options{},
-			`device "d": probe type "snmp" is not one of tcp, http, icmp, power`},
+			`device "d": probe type "snmp" is not one of tcp, http, icmp, power, bmc`},
 		{"tcp without target", config.DeviceConfig{Name: "d", Host: "h", Probe: &config.ProbeConfig{Type: "tcp"}}, Options{},
 			`device "d": a tcp probe needs host and port, or probe.target host:port`},
 		{"tcp target without port", config.DeviceConfig{Name: "d", Probe: &config.ProbeConfig{Type: "tcp", Target: "camera1"}}, Options{},

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -348,4 +349,18 @@ func (b *BMC) allowedLocked() []string {
 		}
 	}
 	return out
+}
+
+// SetHealth sets the system's Status.Health (OK, Warning, Critical).
+func (b *BMC) SetHealth(h string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, _ := b.system["Status"].(map[string]any)
+	st = maps.Clone(st)
+	if st == nil {
+		st = map[string]any{}
+	}
+	st["Health"] = h
+	b.system = maps.Clone(b.system)
+	b.system["Status"] = st
 }
