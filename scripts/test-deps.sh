@@ -26,12 +26,9 @@ command -v groff >/dev/null 2>&1 || debs+=(groff-base)
 # The fish completion script is tested in a real fish.
 command -v fish >/dev/null 2>&1 || debs+=(fish)
 # issue 15: snmpsim (a third-party SNMP agent serving recorded PDU walks) and
-# Net-SNMP's tools for the PDU driver and simulator; openipmi's ipmi_sim and
-# ipmitool for the IPMI driver.
+# Net-SNMP's tools for the PDU driver and simulator.
 command -v snmpsimd >/dev/null 2>&1 || debs+=(snmpsim)
 command -v snmpget >/dev/null 2>&1 || debs+=(snmp)
-command -v ipmi_sim >/dev/null 2>&1 || debs+=(openipmi)
-command -v ipmitool >/dev/null 2>&1 || debs+=(ipmitool)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""
