@@ -341,7 +341,7 @@ func (c *Client) resetTypes(ctx context.Context, s System) ([]string, error) {
 func (c *Client) reset(ctx context.Context, s System, resetType string) error {
 	_, _, err := c.do(ctx, http.MethodPost, s.Actions.Reset.Target, map[string]string{"ResetType": resetType})
 	if err != nil {
-		return fmt.Errorf("Reset %s refused: %w", resetType, err)
+		return fmt.Errorf("the Reset %s was refused: %w", resetType, err)
 	}
 	c.log.Info("Redfish Reset sent", "system", s.ID, "reset_type", resetType)
 	return nil

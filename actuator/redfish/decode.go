@@ -15,14 +15,6 @@ type link struct {
 	ID string `json:"@odata.id"`
 }
 
-// serviceRoot is the part of /redfish/v1 we use.
-type serviceRoot struct {
-	Systems link `json:"Systems"`
-	Links   struct {
-		Sessions link `json:"Sessions"`
-	} `json:"Links"`
-}
-
 type collection struct {
 	Members []link `json:"Members"`
 }
