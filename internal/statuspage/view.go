@@ -56,6 +56,12 @@ type deviceView struct {
 	Reading     string
 	CanCycle    bool
 	Events      []eventView // newest first
+	// Depth is the device's place in the dependency tree (0 for a root).
+	Depth     int
+	Paused    bool
+	Bar       []barRun
+	BarLabel  string // "last 24 hours: 99.2% up"
+	AvailText string // "24 h 99.2% · 7 d 98.1%"
 }
 
 type eventView struct {
@@ -87,8 +93,12 @@ func (h *handler) pageData() pageData {
 		Holding:      src.Holding(),
 		DryRun:       src.DryRun(),
 	}
-	for _, s := range src.Snapshot() {
-		d.Devices = append(d.Devices, newDeviceView(s, now))
+	snap := src.Snapshot()
+	order, depth := treeOrder(snap)
+	for _, i := range order {
+		v := newDeviceView(snap[i], now)
+		v.Depth = depth[i]
+		d.Devices = append(d.Devices, v)
 	}
 	if h.opts.Channels != nil {
 		for _, s := range h.opts.Channels() {
@@ -125,7 +135,15 @@ func newDeviceView(s collector.DeviceStatus, now time.Time) deviceView {
 		Failures:  s.ConsecutiveFailures,
 		CanCycle:  s.Plug != "" && s.Mode != config.ModeMonitor,
 	}
+	v.Paused = s.Paused
+	v.Bar = barRuns(s.Bar24h)
+	v.AvailText = "24 h " + pct(s.Availability24h) + " · 7 d " + pct(s.Availability7d)
+	v.BarLabel = "last 24 hours: " + pct(s.Availability24h) + " up"
 	switch s.State {
+	case collector.StateBlocked:
+		v.StateDetail = "waiting for " + strings.Join(s.ParentsDown, ", ")
+	case collector.StatePaused:
+		v.StateDetail = pauseText(s, now)
 	case collector.StateHeld:
 		v.StateDetail = s.Held
 	case collector.StateBooting:
@@ -262,4 +280,27 @@ func modeText(m string) string {
 
 func joinNonEmpty(sep string, parts ...string) string {
 	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), sep)
+}
+
+// pct is an availability as a percentage with one decimal, "–" unknown.
+func pct(a *float64) string {
+	if a == nil {
+		return "–"
+	}
+	return fixed1(*a*100) + "%"
+}
+
+// pauseText says until when and why a device is paused.
+func pauseText(s collector.DeviceStatus, now time.Time) string {
+	switch {
+	case s.PausedUntil != nil:
+		t := "paused, ends " + relTime(*s.PausedUntil, now)
+		if s.PauseReason != "" {
+			t += ": " + s.PauseReason
+		}
+		return t
+	case s.MaintenanceUntil != nil:
+		return "maintenance window, ends " + relTime(*s.MaintenanceUntil, now)
+	}
+	return ""
 }

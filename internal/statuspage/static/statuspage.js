@@ -15,8 +15,9 @@
   let busy = false; // some device is cycling
   const tbody = document.querySelector('#devices tbody');
   const rows = new Map(); // device name -> {main, events}
-  const labels = ['Device', 'State', 'Last probe', 'Failures', 'Last cycle', 'Next scheduled reboot', 'Plug'];
-  const states = ['unknown', 'up', 'failing', 'cycling', 'booting', 'held', 'gave_up'];
+  const labels = ['Device', 'State', 'Last probe', 'Failures', 'Last 24 hours', 'Last cycle', 'Next scheduled reboot', 'Plug'];
+  const states = ['unknown', 'up', 'failing', 'cycling', 'booting', 'held', 'gave_up', 'blocked', 'paused'];
+  const svgNS = 'http://www.w3.org/2000/svg';
 
   // el builds an element; strings become text nodes, never HTML.
   function el(tag, attrs, ...children) {
@@ -103,6 +104,67 @@
 
   function canCycle(d) { return !!d.plug && d.mode !== 'monitor'; }
 
+  // pct, pauseText, barRuns, treeOrder: as in view.go and tree.go.
+  function pct(a) { return a === undefined || a === null ? '–' : fixed1(a * 100) + '%'; }
+
+  function pauseText(d, now) {
+    if (d.paused_until) return 'paused, ends ' + relTime(d.paused_until, now) + (d.pause_reason ? ': ' + d.pause_reason : '');
+    if (d.maintenance_until) return 'maintenance window, ends ' + relTime(d.maintenance_until, now);
+    return '';
+  }
+
+  const barClass = {u: 'b-up', d: 'b-down', p: 'b-part'};
+  function barEl(d) {
+    const svg = document.createElementNS(svgNS, 'svg');
+    svg.setAttribute('class', 'bar');
+    svg.setAttribute('viewBox', '0 0 96 1');
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', 'last 24 hours: ' + pct(d.availability_24h) + ' up');
+    const bar = d.bar_24h || '';
+    for (let i = 0; i < bar.length;) {
+      let j = i;
+      while (j < bar.length && bar[j] === bar[i]) j++;
+      const r = document.createElementNS(svgNS, 'rect');
+      r.setAttribute('x', String(i));
+      r.setAttribute('width', String(j - i));
+      r.setAttribute('height', '1');
+      r.setAttribute('class', barClass[bar[i]] || 'b-none');
+      svg.append(r);
+      i = j;
+    }
+    return svg;
+  }
+
+  function treeOrder(devices) {
+    const index = new Map(devices.map((d, i) => [d.name, i]));
+    const children = new Map();
+    const roots = [];
+    devices.forEach((d, i) => {
+      const p = (d.depends_on || []).find((n) => index.has(n));
+      if (p === undefined) roots.push(i);
+      else children.set(index.get(p), [...(children.get(index.get(p)) || []), i]);
+    });
+    const order = [];
+    const depth = new Array(devices.length).fill(0);
+    const seen = new Set();
+    const walk = (i, dep) => {
+      if (seen.has(i)) return;
+      seen.add(i);
+      depth[i] = dep;
+      order.push(i);
+      for (const c of children.get(i) || []) walk(c, dep + 1);
+    };
+    roots.forEach((r) => walk(r, 0));
+    devices.forEach((_, i) => walk(i, 0));
+    return order.map((i) => ({d: devices[i], depth: depth[i]}));
+  }
+
+  function pauseButton(d) {
+    const label = d.paused ? 'Resume' : 'Pause';
+    return el('button', {type: 'button', class: 'pause', 'aria-label': label + ': ' + d.name, 'data-paused': String(!!d.paused)}, label);
+  }
+
   function cycleButton(name) {
     return el('button', {type: 'button', class: 'cycle', 'aria-label': 'Cycle now: ' + name}, 'Cycle now');
   }
@@ -112,7 +174,7 @@
   function createRow(name) {
     const main = el('tr', {role: 'row', class: 'device', 'data-device': name},
       el('th', {scope: 'row', role: 'rowheader', class: 'c-name', 'data-label': labels[0]}));
-    for (const [i, cls] of ['c-state', 'c-probe', 'c-failures', 'c-cycle', 'c-next', 'c-plug'].entries()) {
+    for (const [i, cls] of ['c-state', 'c-probe', 'c-failures', 'c-avail', 'c-cycle', 'c-next', 'c-plug'].entries()) {
       main.append(el('td', {role: 'cell', class: cls, 'data-label': labels[i + 1]}));
     }
     main.append(el('td', {role: 'cell', class: 'c-action'}, el('span', {class: 'outcome', role: 'status', 'aria-live': 'polite'})));
@@ -125,14 +187,18 @@
   }
 
   // fill writes a device's facts into its rows.
-  function fill(r, d, now) {
+  function fill(r, d, now, depth) {
     const q = (sel) => r.main.querySelector(sel);
-    put(q('.c-name'), el('span', {class: 'name'}, d.name),
+    r.main.className = 'device depth-' + depth;
+    r.main.dataset.depth = String(depth);
+    put(q('.c-name'), el('span', {class: 'name'}, depth ? el('span', {class: 'tree', 'aria-hidden': 'true'}, '└ ') : null, d.name),
       el('span', {class: 'sub'}, joinNonEmpty(' · ', modeText(d.mode), ((d.probe || '') + ' ' + (d.target || '')).trim())));
 
     let detail = '';
     if (d.state === 'held') detail = d.held_reason || '';
     if (d.state === 'booting' && d.boot_until) detail = 'boot window ends ' + relTime(d.boot_until, now);
+    if (d.state === 'blocked') detail = 'waiting for ' + (d.parents_down || []).join(', ');
+    if (d.state === 'paused') detail = pauseText(d, now);
     put(q('.c-state'), el('span', {class: stateClass(d.state)}, stateText(d.state)), sub(detail));
 
     const p = d.last_probe;
@@ -144,6 +210,7 @@
     }
 
     put(q('.c-failures'), String(d.consecutive_failures));
+    put(q('.c-avail'), barEl(d), sub('24 h ' + pct(d.availability_24h) + ' · 7 d ' + pct(d.availability_7d)));
     put(q('.c-cycle'), d.last_cycle ? timeEl(d.last_cycle, now) : 'never', sub(d.cycles_in_window + ' in window'));
     put(q('.c-next'), d.next_scheduled_reboot ? timeEl(d.next_scheduled_reboot, now) : 'none');
     if (d.plug) {
@@ -159,6 +226,16 @@
       action.prepend(btn);
     } else if (!canCycle(d) && btn) {
       btn.remove();
+    }
+    const pb = action.querySelector('button.pause');
+    const want = pauseButton(d);
+    if (!pb) {
+      action.querySelector('.outcome').before(want);
+    } else if (pb.dataset.paused !== want.dataset.paused) {
+      // Keep the element (and keyboard focus): change its words only.
+      pb.dataset.paused = want.dataset.paused;
+      pb.textContent = want.textContent;
+      pb.setAttribute('aria-label', want.getAttribute('aria-label'));
     }
 
     const events = d.events || [];
@@ -191,14 +268,15 @@
     const devices = data.devices || [];
     busy = devices.some((d) => d.state === 'cycling');
     const seen = new Set();
-    for (const d of devices) {
+    const tree = treeOrder(devices);
+    for (const {d, depth} of tree) {
       seen.add(d.name);
       let r = rows.get(d.name);
       if (!r) {
         r = createRow(d.name);
         rows.set(d.name, r);
       }
-      fill(r, d, now);
+      fill(r, d, now, depth);
     }
     for (const [name, r] of rows) {
       if (!seen.has(name)) {
@@ -208,7 +286,7 @@
       }
     }
     // Reorder (or insert) only when needed: moving a row would drop focus.
-    const want = devices.flatMap((d) => [rows.get(d.name).main, rows.get(d.name).events]);
+    const want = tree.flatMap(({d}) => [rows.get(d.name).main, rows.get(d.name).events]);
     const have = Array.from(tbody.children);
     if (want.length !== have.length || want.some((row, i) => row !== have[i])) {
       tbody.append(...want);
@@ -332,14 +410,54 @@
     }
   }
 
+  // pause asks how long and why, then pauses; on a paused device, resumes.
+  async function pause(btn) {
+    const main = btn.closest('tr');
+    const name = main.dataset.device;
+    const out = main.querySelector('.outcome');
+    const resume = btn.dataset.paused === 'true';
+    let body = null;
+    if (!resume) {
+      const dur = window.prompt('Pause "' + name + '" for how long? (e.g. 30m, 1h, 1d)\n\nIt is still probed, but never cycled automatically and sends no offline notification.', '1h');
+      if (!dur) return;
+      const reason = window.prompt('Why? (shown on this page; may be empty)', '') || '';
+      body = JSON.stringify({for: dur.trim(), reason: reason});
+    }
+    btn.setAttribute('aria-disabled', 'true');
+    try {
+      const resp = await fetch('api/v1/devices/' + encodeURIComponent(name) + (resume ? '/resume' : '/pause'), {
+        method: 'POST',
+        headers: {Accept: 'application/json', 'Content-Type': 'application/json'},
+        credentials: 'same-origin',
+        cache: 'no-store',
+        body: body,
+      });
+      const text = (await resp.text()).trim();
+      let ans = null;
+      try { ans = JSON.parse(text); } catch (_) { /* plain text */ }
+      if (resp.ok) {
+        setOutcome(out, 'ok', resume ? 'Resumed.' : 'Paused until ' + new Date(ans.until).toLocaleString() + '.');
+      } else {
+        setOutcome(out, 'bad', (resume ? 'Not resumed' : 'Not paused') + ' (HTTP ' + resp.status + '): ' + ((ans && ans.error) || text));
+      }
+    } catch (err) {
+      setOutcome(out, 'bad', 'Could not reach restartinator: ' + err.message);
+    } finally {
+      btn.removeAttribute('aria-disabled');
+      refresh();
+    }
+  }
+
   for (const main of tbody.querySelectorAll('tr.device')) {
     rows.set(main.dataset.device, {main, events: main.nextElementSibling});
   }
-  for (const b of tbody.querySelectorAll('button.cycle')) b.hidden = false;
+  for (const b of tbody.querySelectorAll('button.cycle, button.pause')) b.hidden = false;
   for (const e of document.querySelectorAll('.js-only')) e.hidden = false;
   tbody.addEventListener('click', (ev) => {
     const btn = ev.target.closest('button.cycle');
     if (btn && btn.getAttribute('aria-disabled') !== 'true') cycle(btn);
+    const pb = ev.target.closest('button.pause');
+    if (pb && pb.getAttribute('aria-disabled') !== 'true') pause(pb);
   });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) refresh();
