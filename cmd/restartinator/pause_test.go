@@ -124,3 +124,31 @@ func FuzzParsePauseRequest(f *testing.F) {
 		}
 	})
 }
+
+// A manual cycle of a device whose parent is down goes ahead (a person
+// decided), and the answer says the parent is down. The real binary, its
+// plug simulated by a second restartinator process.
+func TestManualCycleSaysParentIsDown(t *testing.T) {
+	r := newCycleRig(t)
+	closed := freePort(t)
+	cfg, err := os.ReadFile(r.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The camera now depends on a modem that does not answer.
+	s := strings.Replace(string(cfg), "mode: alert,", "mode: alert, depends_on: [modem], check_interval: 1s, retry_interval: 1s,", 1)
+	s = strings.Replace(s, "devices:\n", fmt.Sprintf("devices:\n  - {name: modem, host: 127.0.0.1, port: %d, mode: monitor, check_interval: 1s, retry_interval: 1s}\n", closed), 1)
+	if err := os.WriteFile(r.cfgPath, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, addr, logs := startBinary(t, "--config.file", r.cfgPath)
+	waitFor(t, "the modem to be seen down", func() bool {
+		_, body := get(t, "http://"+addr+"/api/v1/devices")
+		return strings.Contains(body, `"parents_down": [`) || strings.Contains(body, `"state": "failing"`) && strings.Contains(body, `"name": "modem"`)
+	})
+	code, body := post(t, "http://"+addr+"/api/v1/devices/cam/cycle", "")
+	if code != http.StatusAccepted || !strings.Contains(body, `"parents_down": [`) || !strings.Contains(body, "the devices it depends on are down (modem)") {
+		t.Fatalf("manual cycle with the parent down: %d %s\n%s", code, body, logs.String())
+	}
+	waitFor(t, "the outlet to go off", func() bool { return !r.relayOn(t) })
+}
