@@ -152,3 +152,23 @@ func TestManualCycleSaysParentIsDown(t *testing.T) {
 	}
 	waitFor(t, "the outlet to go off", func() bool { return !r.relayOn(t) })
 }
+
+// While paused, an alert does not cycle the device: the webhook answers
+// 200 with the reason (Alertmanager must not retry for ever) and the
+// outlet stays on; a person's Cycle now still goes ahead.
+func TestWebhookLeavesPausedDeviceAlone(t *testing.T) {
+	r := newCycleRig(t)
+	_, addr, logs := startBinary(t, "--config.file", r.cfgPath)
+	if code, body := postBody(t, "http://"+addr+"/api/v1/devices/cam/pause", "", `{"for":"1h","reason":"disk swap"}`); code != http.StatusOK {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	alert := `{"version":"4","status":"firing","receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"RestartinatorDeviceDown","device":"cam"},"startsAt":"2026-03-01T12:00:00Z","fingerprint":"00000000000000b2"}]}`
+	code, body := postBody(t, "http://"+addr+"/webhook", "", alert, "Content-Type", "application/json")
+	if code != http.StatusOK || !strings.Contains(body, "paused") {
+		t.Fatalf("webhook for a paused device: %d %s, want 200 saying it is paused\n%s", code, body, logs.String())
+	}
+	if !r.relayOn(t) {
+		t.Fatalf("an alert switched a paused device's outlet off")
+	}
+	r.startCycle(t, addr) // Cycle now: still goes ahead
+}
