@@ -43,6 +43,17 @@ type Status struct {
 	Protocol  string   `json:"protocol"`
 	Strip     bool     `json:"strip"`
 	Outlets   []Outlet `json:"outlets"` // always at least one
+	// Inputs are meters of the whole device or of its phases or banks (a
+	// PDU's), not of one outlet; empty for plugs that meter their outlets.
+	Inputs []InputMeter `json:"inputs,omitempty"`
+}
+
+// InputMeter is one reading of a device-level, phase or bank meter. A nil
+// field is one the device does not measure there.
+type InputMeter struct {
+	Name    string   `json:"name"` // "device", "phase/bank 1", ...
+	Amperes *float64 `json:"current_amperes,omitempty"`
+	Watts   *float64 `json:"power_watts,omitempty"`
 }
 
 // Plug is a smart plug or power strip. Outlet names select a strip socket by

@@ -50,6 +50,7 @@ type Plugs struct {
 	ctx     context.Context
 
 	upDesc, relayDesc, wattsDesc, voltsDesc, ampsDesc, energyDesc, infoDesc *prometheus.Desc
+	inputAmpsDesc, inputWattsDesc                                           *prometheus.Desc
 }
 
 // defaultPlugPoll is the poll interval when NewPlugs is given none.
@@ -69,13 +70,15 @@ func NewPlugs(ctx context.Context, factory PlugFactory, poll time.Duration, noti
 	return &Plugs{
 		factory: factory, notifier: notifier, clock: clk, logger: logger, interval: poll,
 		entries: map[string]*plugEntry{}, ctx: ctx,
-		upDesc:     d("up", "Whether the plug answered its last poll.", "plug"),
-		relayDesc:  d("relay_on", "Whether the outlet's relay was on at the last poll.", po...),
-		wattsDesc:  d("power_watts", "Power drawn through the outlet at the last poll.", po...),
-		voltsDesc:  d("voltage_volts", "Mains voltage at the last poll.", po...),
-		ampsDesc:   d("current_amperes", "Current through the outlet at the last poll.", po...),
-		energyDesc: d("energy_joules_total", "Energy through the outlet as the plug's meter counts it, at the last poll.", po...),
-		infoDesc:   d("info", "The plug's model and firmware, from the last poll that answered.", "plug", "model", "hw_version", "sw_version", "protocol"),
+		upDesc:         d("up", "Whether the plug answered its last poll.", "plug"),
+		relayDesc:      d("relay_on", "Whether the outlet's relay was on at the last poll.", po...),
+		wattsDesc:      d("power_watts", "Power drawn through the outlet at the last poll.", po...),
+		voltsDesc:      d("voltage_volts", "Mains voltage at the last poll.", po...),
+		ampsDesc:       d("current_amperes", "Current through the outlet at the last poll.", po...),
+		energyDesc:     d("energy_joules_total", "Energy through the outlet as the plug's meter counts it, at the last poll.", po...),
+		inputAmpsDesc:  d("input_current_amperes", "Current a PDU measures on a phase or bank (or the whole device) at the last poll. PDUs metered this way do not meter single outlets: this is not one device's draw.", "plug", "input"),
+		inputWattsDesc: d("input_power_watts", "Power a PDU measures for the whole device (or a phase or bank) at the last poll. Not per outlet: this is not one device's draw.", "plug", "input"),
+		infoDesc:       d("info", "The plug's model and firmware, from the last poll that answered.", "plug", "model", "hw_version", "sw_version", "protocol"),
 	}
 }
 
@@ -212,7 +215,7 @@ func (p *Plugs) poll(ctx context.Context, e *plugEntry) {
 
 // Describe and Collect expose the last poll of every plug.
 func (p *Plugs) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{p.upDesc, p.relayDesc, p.wattsDesc, p.voltsDesc, p.ampsDesc, p.energyDesc, p.infoDesc} {
+	for _, d := range []*prometheus.Desc{p.upDesc, p.relayDesc, p.wattsDesc, p.voltsDesc, p.ampsDesc, p.energyDesc, p.infoDesc, p.inputAmpsDesc, p.inputWattsDesc} {
 		ch <- d
 	}
 }
@@ -230,6 +233,14 @@ func (p *Plugs) Collect(ch chan<- prometheus.Metric) {
 		}
 		st := last.Status
 		ch <- prometheus.MustNewConstMetric(p.infoDesc, prometheus.GaugeValue, 1, name, st.Model, st.HWVersion, st.SWVersion, st.Protocol)
+		for _, in := range st.Inputs {
+			if in.Amperes != nil {
+				ch <- prometheus.MustNewConstMetric(p.inputAmpsDesc, prometheus.GaugeValue, *in.Amperes, name, in.Name)
+			}
+			if in.Watts != nil {
+				ch <- prometheus.MustNewConstMetric(p.inputWattsDesc, prometheus.GaugeValue, *in.Watts, name, in.Name)
+			}
+		}
 		for _, o := range st.Outlets {
 			label := OutletLabel(st, o)
 			ch <- prometheus.MustNewConstMetric(p.relayDesc, prometheus.GaugeValue, b2f(o.On), name, label)

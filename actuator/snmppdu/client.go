@@ -329,7 +329,27 @@ func (c *Client) status(g *gosnmp.GoSNMP) (actuator.Status, error) {
 	if err != nil {
 		return actuator.Status{}, c.wrap(err)
 	}
-	return actuator.Status{Model: model, Protocol: "snmp v" + c.cfg.Version + " (" + f.Name + ")", Strip: true, Outlets: outs}, nil
+	st := actuator.Status{Model: model, Protocol: "snmp v" + c.cfg.Version + " (" + f.Name + ")", Strip: true, Outlets: outs}
+	if l, err := c.load(g, f); err != nil {
+		c.log.Debug("could not read the PDU's load", "err", err)
+	} else {
+		st.Inputs = l.inputs()
+	}
+	return st, nil
+}
+
+// inputs are the load as device-level meters.
+func (l Load) inputs() []actuator.InputMeter {
+	var out []actuator.InputMeter
+	if l.Watts >= 0 {
+		w := l.Watts
+		out = append(out, actuator.InputMeter{Name: "device", Watts: &w})
+	}
+	for i, a := range l.Amperes {
+		a := a
+		out = append(out, actuator.InputMeter{Name: "phase/bank " + strconv.Itoa(i+1), Amperes: &a})
+	}
+	return out
 }
 
 // outlet resolves a selector (the PDU's outlet number or its name) to the
@@ -492,6 +512,10 @@ func (c *Client) Load(ctx context.Context) (Load, error) {
 	if err != nil {
 		return Load{}, err
 	}
+	return c.load(g, f)
+}
+
+func (c *Client) load(g *gosnmp.GoSNMP, f Family) (Load, error) {
 	l := Load{Watts: -1}
 	if f.PowerWattsOID != "" {
 		if vs, err := c.get(g, f.PowerWattsOID); err == nil {

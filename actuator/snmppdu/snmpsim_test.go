@@ -229,6 +229,9 @@ func TestAgainstSnmpsimRPDU(t *testing.T) {
 	if len(st.Outlets) != 8 || st.Outlets[6].On || !st.Outlets[2].On || st.Outlets[2].Alias != "db-server" {
 		t.Fatalf("outlets %+v", st.Outlets)
 	}
+	if len(st.Inputs) != 2 || *st.Inputs[0].Watts != 552 || *st.Inputs[1].Amperes != 2.4 {
+		t.Fatalf("inputs %+v", st.Inputs)
+	}
 	l, err := c.Load(context.Background())
 	if err != nil || l.Watts != 552 || len(l.Amperes) != 1 || l.Amperes[0] != 2.4 {
 		t.Fatalf("load %+v %v", l, err)
