@@ -114,6 +114,8 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) 
 	bin := binary(t)
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0", "--log.level=debug"}, args...)...)
 	cmd.Dir = t.TempDir() // a default state file lands there, not in the source tree
+	// Dies with the test binary, also when -timeout kills it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, _ := cmd.StderrPipe()
 	logs := &syncBuffer{}
 	if err := cmd.Start(); err != nil {
