@@ -28,6 +28,8 @@ type plugFlags struct {
 	typ, host, outlet, protocol, username, passwordFile, output string
 	port                                                        int
 	offTime, timeout                                            time.Duration
+	// settings are KEY=VALUE pairs of the type's own config keys.
+	settings []string
 }
 
 // plugCommands registers plug (status|on|off|cycle) for every plug type,
@@ -45,6 +47,7 @@ func plugCommands(app *kingpin.Application) []command {
 	plug.Flag("username", "The plug's user: the TP-Link cloud account for Kasa KLAP and AES, the web login for Shelly (default admin) and Tasmota.").StringVar(&pf.username)
 	plug.Flag("password-file", "File holding that user's password.").PlaceHolder("FILE").StringVar(&pf.passwordFile)
 	plug.Flag("timeout", "Timeout for each request to the plug.").Default("5s").DurationVar(&pf.timeout)
+	plug.Flag("setting", "One of the type's own config keys as KEY=VALUE, as in a plugs: entry (snmp_pdu community=private, version=3; redfish fingerprint_sha256=HEX, ca_file=FILE). Repeatable.").PlaceHolder("KEY=VALUE").StringsVar(&pf.settings)
 	plug.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&pf.output, "text", "json")
 
 	status := plug.Command("status", "Show model, versions, relay state of each outlet and energy readings.")
@@ -109,6 +112,21 @@ func (pf *plugFlags) config(typ string) (config.PlugConfig, error) {
 	}
 	if pf.protocol != "auto" || typ == config.PlugKasa {
 		entry["protocol"] = pf.protocol
+	}
+	for _, kv := range pf.settings {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return config.PlugConfig{}, fmt.Errorf("--setting %q: write KEY=VALUE", kv)
+		}
+		if _, common := entry[k]; common || k == "name" || k == "type" || k == "host" {
+			return config.PlugConfig{}, fmt.Errorf("--setting %s: use the plug command's own flag for it", k)
+		}
+		// Typed as YAML would type it: true, 15s, 3.
+		var val any = v
+		if err := yaml.Unmarshal([]byte(v), &val); err != nil || val == nil {
+			val = v
+		}
+		entry[k] = val
 	}
 	pc, err := config.ParsePlug(entry)
 	if err != nil {
