@@ -298,7 +298,7 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 	}
 	c.opt.Listener(Update{Request: r, Phase: PhaseCycling, Time: started})
 
-	rep, err := c.cycle(r, log)
+	rep, clearIntent, err := c.cycle(r, log)
 	now := c.opt.Clock.Now()
 	u := Update{Request: r, Report: rep, Err: err, Time: now}
 	if rep.FlipBackUnsupported {
@@ -339,14 +339,18 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 			log.Info("power cycle done; devices booting", "boot_time", r.Boot)
 		}
 	}
+	recs := make([]state.Cycle, 0, len(r.Devices))
 	for _, d := range r.Devices {
 		rec := state.Cycle{Device: d, Trigger: r.Trigger, Started: started, Ended: now, OK: err == nil}
 		if err != nil {
 			rec.Detail = err.Error()
 		}
-		if serr := c.opt.State.AddCycle(rec); serr != nil {
-			log.Error("could not record the cycle in the state file", "err", serr)
-		}
+		recs = append(recs, rec)
+	}
+	// The history and the cleared intent in one write: a crash between two
+	// writes would lose the cycle.
+	if serr := c.opt.State.FinishCycle(r.Plug, r.Outlet, clearIntent, recs); serr != nil {
+		log.Error("could not record the cycle in the state file", "err", serr)
 	}
 	c.opt.Listener(u)
 	if u.Phase == PhaseFailed {
@@ -355,12 +359,13 @@ func (c *Cycler) run(r Request, sem chan struct{}) Update {
 	return u
 }
 
-// cycle does the switching: intent first, then the plug's safe cycle, then
-// the intent cleared once power is back.
-func (c *Cycler) cycle(r Request, log *slog.Logger) (SafeCycleReport, error) {
+// cycle does the switching: intent first, then the plug's safe cycle. It
+// reports whether the intent may be cleared (power is back, or the plug's own
+// timer brings it back); run clears it together with the history.
+func (c *Cycler) cycle(r Request, log *slog.Logger) (SafeCycleReport, bool, error) {
 	p, err := c.opt.Plugs.Plug(r.Plug)
 	if err != nil {
-		return SafeCycleReport{Err: err}, err
+		return SafeCycleReport{Err: err}, false, err
 	}
 	opt := c.opt.Safe
 	opt.Clock, opt.Logger = c.opt.Clock, log
@@ -381,12 +386,7 @@ func (c *Cycler) cycle(r Request, log *slog.Logger) (SafeCycleReport, error) {
 	// reported an error, as it may have happened with the answer lost. A
 	// cycle that never recorded its intent leaves the table alone: an older
 	// intent may wait there for the next start.
-	if wrote && (rep.SwitchedOn || rep.FlipBackArmed) {
-		if cerr := c.opt.State.ClearIntent(r.Plug, r.Outlet); cerr != nil {
-			log.Error("could not clear the cycle intent in the state file", "err", cerr)
-		}
-	}
-	return rep, err
+	return rep, wrote && (rep.SwitchedOn || rep.FlipBackArmed), err
 }
 
 // Reconcile switches on every outlet a previous run left mid-cycle. It is
@@ -409,13 +409,12 @@ func (c *Cycler) Reconcile(ctx context.Context) {
 		if derr := p.DisarmFlipBack(ctx, in.Outlet); derr != nil && !errors.Is(derr, ErrFlipBackUnsupported) {
 			log.Warn("could not remove the plug's flip-back timer; it will switch the outlet on when it fires", "err", derr)
 		}
-		if err := c.opt.State.ClearIntent(in.Plug, in.Outlet); err != nil {
-			log.Warn("could not clear the finished intent from the state file; the next start switches the outlet on again", "err", err)
-		}
+		recs := make([]state.Cycle, 0, len(in.Devices))
 		for _, d := range in.Devices {
-			if err := c.opt.State.AddCycle(state.Cycle{Device: d, Trigger: in.Trigger, Started: in.Started, Ended: c.opt.Clock.Now(), OK: true, Detail: "finished at start-up after an interrupted run"}); err != nil {
-				log.Warn("could not record the finished cycle in the state file", "device", d, "err", err)
-			}
+			recs = append(recs, state.Cycle{Device: d, Trigger: in.Trigger, Started: in.Started, Ended: c.opt.Clock.Now(), OK: true, Detail: "finished at start-up after an interrupted run"})
+		}
+		if err := c.opt.State.FinishCycle(in.Plug, in.Outlet, true, recs); err != nil {
+			log.Warn("could not record the finished cycle in the state file; the next start switches the outlet on again", "err", err)
 		}
 	}
 }

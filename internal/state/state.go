@@ -250,6 +250,27 @@ func (s *Store) Intents() []Intent {
 func (s *Store) AddCycle(c Cycle) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.addCycleLocked(c)
+	return s.save()
+}
+
+// FinishCycle records a finished cycle in one write: the devices' history
+// entries and, when clear is true, the outlet's intent removed. Two writes
+// would leave a window in which a crash loses the cycle: the intent gone
+// (nothing to reconcile) and the history not yet written.
+func (s *Store) FinishCycle(plug, outlet string, clear bool, cycles []Cycle) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if clear {
+		delete(s.f.Intents, IntentKey(plug, outlet))
+	}
+	for _, c := range cycles {
+		s.addCycleLocked(c)
+	}
+	return s.save()
+}
+
+func (s *Store) addCycleLocked(c Cycle) {
 	s.f.History = append(s.f.History, c)
 	n := 0
 	for i := len(s.f.History) - 1; i >= 0; i-- {
@@ -260,7 +281,6 @@ func (s *Store) AddCycle(c Cycle) error {
 			}
 		}
 	}
-	return s.save()
 }
 
 // History returns a device's cycles, oldest first.
