@@ -29,6 +29,8 @@ command -v fish >/dev/null 2>&1 || debs+=(fish)
 # Net-SNMP's tools for the PDU driver and simulator.
 command -v snmpsimd >/dev/null 2>&1 || debs+=(snmpsim)
 command -v snmpget >/dev/null 2>&1 || debs+=(snmp)
+# issue 15: ipmitool (lanplus) drives the IPMI BMC simulator.
+command -v ipmitool >/dev/null 2>&1 || debs+=(ipmitool)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/restartinator/restartinator/actuator/ipmi/ipmisim"
 	"github.com/restartinator/restartinator/actuator/kasa/kasasim"
 	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
@@ -32,6 +33,7 @@ var simulators = []struct {
 	{func() []string { return []string{"tasmota"} }, startTasmotaSimulator},
 	{func() []string { return []string{"apc-rpdu"} }, startPDUSimulator},
 	{func() []string { return []string{"redfish"} }, startRedfishSimulator},
+	{func() []string { return []string{"ipmi-bmc"} }, startIPMISimulator},
 	{kasasim.Models, startKasaSimulator}, // last: it also takes --from without a model
 }
 
@@ -175,4 +177,13 @@ func startRedfishSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 	}
 	// --from names a DMTF mockup directory to serve.
 	return redfishsim.Start(redfishsim.Options{Username: s.Username, Password: s.Password, Listen: s.Listen, From: s.From, Logger: logger})
+}
+
+// startIPMISimulator runs a BMC speaking IPMI v2.0 RMCP+ (lanplus) over
+// UDP, the account --username/--password (default admin/password).
+func startIPMISimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.From != "" || s.Protocol != "" || s.Outlets != 0 {
+		return nil, fmt.Errorf("model %s: a BMC switches its one server; leave out --from, --protocol and --outlets", s.Model)
+	}
+	return ipmisim.Start(ipmisim.Options{Listen: s.Listen, Username: s.Username, Password: s.Password, Logger: logger})
 }

@@ -1,0 +1,207 @@
+package ipmisim_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restartinator/restartinator/actuator/ipmi/ipmisim"
+	"github.com/restartinator/restartinator/internal/clock"
+)
+
+func needIpmitool(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("ipmitool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ipmitool not found: install Debian's ipmitool (scripts/test-deps.sh)")
+		}
+		t.Skip("ipmitool not found: install Debian's ipmitool (scripts/test-deps.sh) to run this test")
+	}
+	return path
+}
+
+// ipmitool runs Debian's ipmitool -I lanplus against the simulator, as an
+// operator would, with a 1 s timeout and one retry per message.
+func ipmitool(t *testing.T, b *ipmisim.BMC, user, password string, args ...string) (string, error) {
+	t.Helper()
+	bin := needIpmitool(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	a := append([]string{"-I", "lanplus", "-H", b.Host(), "-p", strconv.Itoa(b.Port()), "-U", user, "-P", password, "-N", "1", "-R", "1"}, args...)
+	out, err := exec.CommandContext(ctx, bin, a...).CombinedOutput()
+	return string(out), err
+}
+
+func start(t *testing.T, opt ipmisim.Options) (*ipmisim.BMC, *clock.Fake) {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if opt.Clock == nil {
+		opt.Clock = clk
+	}
+	b, err := ipmisim.Start(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b, clk
+}
+
+func mustRun(t *testing.T, b *ipmisim.BMC, want string, args ...string) string {
+	t.Helper()
+	out, err := ipmitool(t, b, "operator", "s3cret", args...)
+	if err != nil || !strings.Contains(out, want) {
+		t.Fatalf("ipmitool %s: %v\n%s\nwant %q", strings.Join(args, " "), err, out, want)
+	}
+	return out
+}
+
+// ipmitool drives every chassis power command over RMCP+ with cipher
+// suites 3 and 17; the simulator's power follows, and a cycle's power
+// comes back on by the BMC itself once the off time has passed on its
+// clock.
+func TestIpmitoolChassisPower(t *testing.T) {
+	for _, suite := range []string{"3", "17"} {
+		t.Run("cipher suite "+suite, func(t *testing.T) {
+			b, clk := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", OffTime: 4 * time.Second, ShutdownDelay: 30 * time.Second})
+			mustRun(t, b, "Chassis Power is on", "-C", suite, "chassis", "power", "status")
+
+			mustRun(t, b, "Chassis Power Control: Down/Off", "-C", suite, "chassis", "power", "off")
+			if b.Power() {
+				t.Fatal("power still on after chassis power off")
+			}
+			mustRun(t, b, "Chassis Power is off", "-C", suite, "chassis", "power", "status")
+			// A cycle while off does nothing and says so (section 28.3).
+			out, err := ipmitool(t, b, "operator", "s3cret", "-C", suite, "chassis", "power", "cycle")
+			if err == nil || !strings.Contains(out, "Set Chassis Power Control to Cycle failed: Command not supported in present state") {
+				t.Fatalf("cycle while off: %v\n%s", err, out)
+			}
+			if b.Power() || b.Pending() {
+				t.Fatal("a refused cycle changed the power")
+			}
+			mustRun(t, b, "Chassis Power Control: Up/On", "-C", suite, "chassis", "power", "on")
+			if !b.Power() {
+				t.Fatal("power still off after chassis power on")
+			}
+
+			before := len(b.Controls())
+			mustRun(t, b, "Chassis Power Control: Cycle", "-C", suite, "chassis", "power", "cycle")
+			mustRun(t, b, "Chassis Power is off", "-C", suite, "chassis", "power", "status")
+			clk.Advance(4*time.Second - time.Millisecond)
+			if b.Power() {
+				t.Fatal("power back on before the off time")
+			}
+			clk.Advance(time.Millisecond)
+			if !b.Power() {
+				t.Fatal("the BMC did not turn power back on after the off time")
+			}
+			mustRun(t, b, "Chassis Power is on", "-C", suite, "chassis", "power", "status")
+			out = mustRun(t, b, "Last Power Event     : command", "-C", suite, "chassis", "status")
+			if !strings.Contains(out, "System Power         : on") || !strings.Contains(out, "Power Control Fault  : false") {
+				t.Fatalf("chassis status after a cycle:\n%s", out)
+			}
+			var cycles int
+			for _, c := range b.Controls()[before:] {
+				if c.Action == ipmisim.PowerCycle && c.CC == 0 {
+					cycles++
+				}
+			}
+			if cycles != 1 {
+				t.Fatalf("%d power cycles carried out, want exactly 1: %+v", cycles, b.Controls())
+			}
+
+			mustRun(t, b, "Chassis Power Control: Reset", "-C", suite, "chassis", "power", "reset")
+			if !b.Power() {
+				t.Fatal("a hard reset left power off")
+			}
+			mustRun(t, b, "Chassis Power Control: Soft", "-C", suite, "chassis", "power", "soft")
+			if !b.Power() {
+				t.Fatal("the OS went off at once on an ACPI shutdown")
+			}
+			clk.Advance(30 * time.Second)
+			if b.Power() {
+				t.Fatal("the OS did not power off after its shutdown delay")
+			}
+			if n := b.Sessions(); n != 0 {
+				t.Fatalf("%d sessions left open: ipmitool closes its session", n)
+			}
+		})
+	}
+}
+
+func TestIpmitoolMCInfo(t *testing.T) {
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret"})
+	out := mustRun(t, b, "IPMI Version              : 2.0", "-C", "17", "mc", "info")
+	if !strings.Contains(out, "Chassis Device") || !strings.Contains(out, "Device Available          : yes") {
+		t.Fatalf("mc info:\n%s", out)
+	}
+	// Without -C, ipmitool asks Get Channel Cipher Suites and picks one.
+	mustRun(t, b, "Chassis Power is on", "chassis", "power", "status")
+}
+
+// A wrong password, a wrong user and a privilege above the account's
+// limit fail the RAKP exchange with the status the spec names; nothing is
+// switched.
+func TestIpmitoolRefusals(t *testing.T) {
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", Privilege: ipmisim.Operator})
+	cases := []struct {
+		name, user, password, priv, want string
+		refusals                         int // by the BMC, so far
+	}{
+		// ipmitool finds RAKP 2's HMAC wrong (the BMC keyed it with the
+		// real password) and gives up without a RAKP 3: the BMC sees an
+		// abandoned session, not a refusal.
+		{"wrong password", "operator", "wrong", "OPERATOR", "RAKP 2 HMAC is invalid", 0},
+		{"wrong user", "nobody", "s3cret", "OPERATOR", "RAKP 2 message indicates an error : unauthorized name", 1},
+		{"privilege above the limit", "operator", "s3cret", "ADMINISTRATOR", "RAKP 2 message indicates an error : unauthorized role requested", 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := ipmitool(t, b, c.user, c.password, "-v", "-C", "17", "-L", c.priv, "chassis", "power", "off")
+			if err == nil || !strings.Contains(out, c.want) || !strings.Contains(out, "Unable to establish IPMI v2 / RMCP+ session") {
+				t.Fatalf("%v\n%s\nwant %q", err, out, c.want)
+			}
+			if !b.Power() || len(b.Controls()) != 0 || b.SessionsOpened() != 0 {
+				t.Fatalf("a refused session acted: power %v, controls %v, sessions opened %d", b.Power(), b.Controls(), b.SessionsOpened())
+			}
+			if n := b.AuthFailures(); n != c.refusals {
+				t.Fatalf("%d refusals counted, want %d", n, c.refusals)
+			}
+		})
+	}
+	// Within the limit it works.
+	mustRun(t, b, "Chassis Power Control: Down/Off", "-C", "3", "-L", "OPERATOR", "chassis", "power", "off")
+}
+
+// A USER session may read the status but not switch: completion code
+// D4h, insufficient privilege.
+func TestIpmitoolUserMayNotSwitch(t *testing.T) {
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", Privilege: ipmisim.User})
+	mustRun(t, b, "Chassis Power is on", "-C", "3", "-L", "USER", "chassis", "power", "status")
+	out, err := ipmitool(t, b, "operator", "s3cret", "-C", "3", "-L", "USER", "chassis", "power", "off")
+	if err == nil || !strings.Contains(out, "Set Chassis Power Control to Down/Off failed: Insufficient privilege level") {
+		t.Fatalf("power off as USER: %v\n%s", err, out)
+	}
+	if !b.Power() {
+		t.Fatal("a USER session switched power off")
+	}
+	if c := b.Controls(); len(c) != 1 || c[0].CC != 0xD4 {
+		t.Fatalf("controls: %+v", c)
+	}
+}
+
+// Cipher suite 0 (no authentication, integrity or encryption) is refused
+// unless configured.
+func TestIpmitoolCipherSuite0(t *testing.T) {
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret"})
+	out, err := ipmitool(t, b, "operator", "s3cret", "-v", "-C", "0", "chassis", "power", "status")
+	if err == nil || !strings.Contains(out, "no matching cipher suite") {
+		t.Fatalf("-C 0 against a BMC without suite 0: %v\n%s", err, out)
+	}
+	open, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", CipherSuites: []int{0, 3}})
+	mustRun(t, open, "Chassis Power is on", "-C", "0", "chassis", "power", "status")
+}
