@@ -157,6 +157,28 @@ const maxSessions = 8
 
 // Start listens on opt.Listen and serves until Close.
 func Start(opt Options) (*BMC, error) {
+	b, err := newBMC(opt)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(b.opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ipmisim: listen %q: %w", b.opt.Listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("ipmisim: listen %q: simulators listen on loopback only (127.0.0.1 or ::1)", b.opt.Listen)
+	}
+	conn, err := net.ListenPacket("udp", b.opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ipmisim: %w", err)
+	}
+	b.conn = conn
+	go b.serve()
+	return b, nil
+}
+
+// newBMC checks the options and builds the BMC, not yet listening.
+func newBMC(opt Options) (*BMC, error) {
 	if opt.Listen == "" {
 		opt.Listen = "127.0.0.1:0"
 	}
@@ -208,20 +230,7 @@ func Start(opt Options) (*BMC, error) {
 		}
 		b.suites = append(b.suites, s)
 	}
-	host, _, err := net.SplitHostPort(opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("ipmisim: listen %q: %w", opt.Listen, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("ipmisim: listen %q: simulators listen on loopback only (127.0.0.1 or ::1)", opt.Listen)
-	}
-	conn, err := net.ListenPacket("udp", opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("ipmisim: %w", err)
-	}
-	b.conn = conn
 	_, _ = rand.Read(b.guid[:]) // crypto/rand.Read never fails
-	go b.serve()
 	return b, nil
 }
 
