@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -386,61 +385,12 @@ func (d *DeviceConfig) checkProbe(p *ProbeConfig, key string) []error {
 		errs = append(errs, fmt.Errorf("device %q: "+format, append([]any{d.Name}, args...)...))
 	}
 	p.Type = lower(p.Type)
-	switch p.Type {
-	case ProbeTCP:
-		if p.Target == "" && (d.Host == "" || d.Port == 0) {
-			fail("a tcp probe needs host and port, or probe.target host:port")
-		} else if p.Target != "" {
-			if _, _, err := net.SplitHostPort(p.Target); err != nil {
-				fail("probe.target %q must be host:port", p.Target)
-			}
-		}
-	case ProbeHTTP:
-		if p.URL == "" {
-			if d.Host == "" {
-				fail("an http probe needs probe.url")
-			}
-		} else if !strings.HasPrefix(p.URL, "http://") && !strings.HasPrefix(p.URL, "https://") {
-			fail("probe.url %q must start with http:// or https://", RedactURL(p.URL))
-		}
-		for _, code := range p.ValidStatusCodes {
-			if code < 100 || code > 599 {
-				fail("probe.valid_status_codes: %d is not an HTTP status code", code)
-			}
-		}
-		if p.BodyRegexp != "" {
-			re, err := regexp.Compile(p.BodyRegexp)
-			if err != nil {
-				fail("probe.body_regexp: %v", err)
-			}
-			p.BodyRE = re
-		}
-		if p.HTTPClientConfig != nil {
-			if err := p.HTTPClientConfig.Validate(); err != nil {
-				fail("probe.http_client_config: %v", err)
-			}
-		}
-	case ProbeICMP:
-		if p.Target == "" && d.Host == "" {
-			fail("an icmp probe needs host or probe.target")
-		}
-	case ProbePower:
-		if d.Plug == "" {
-			fail("a power probe reads the plug's meter: set plug")
-		}
-		if p.MinWatts == nil && p.MaxWatts == nil {
-			fail("a power probe needs probe.min_watts, probe.max_watts or both")
-		}
-		if p.MinWatts != nil && p.MaxWatts != nil && *p.MinWatts > *p.MaxWatts {
-			fail("probe.min_watts (%g) is above probe.max_watts (%g)", *p.MinWatts, *p.MaxWatts)
-		}
-	case ProbeBMC:
-		if d.Plug == "" {
-			fail("a bmc probe asks the server's BMC: set plug to its redfish plug")
-		}
-	default:
-		fail("probe.type %q is not one of tcp, http, icmp, power, bmc", p.Type)
+	t, ok := LookupProbeType(p.Type)
+	if !ok {
+		fail("probe.type %q is not one of %s", p.Type, strings.Join(ProbeTypeNames(), ", "))
+		return errs
 	}
+	t.Check(d, p, fail)
 	return errs
 }
 

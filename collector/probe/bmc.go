@@ -33,6 +33,12 @@ func NewBMC(read BMCReader, timeout time.Duration, target string) *BMC {
 	return &BMC{read: read, timeout: timeout, target: target}
 }
 
+func init() {
+	register(config.ProbeBMC, func(d *config.DeviceConfig, _ *config.ProbeConfig, timeout time.Duration, opts Options) (Prober, error) {
+		return newBMCFromConfig(d, timeout, opts)
+	})
+}
+
 func newBMCFromConfig(d *config.DeviceConfig, timeout time.Duration, opts Options) (*BMC, error) {
 	if opts.BMCReader == nil {
 		return nil, errors.New("a bmc probe asks the server's BMC, but no BMC reader was given (is the device's plug a redfish plug?)")

@@ -104,6 +104,12 @@ func NewHTTP(s HTTPSpec) (*HTTP, error) {
 	}, nil
 }
 
+func init() {
+	register(config.ProbeHTTP, func(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (Prober, error) {
+		return newHTTPFromConfig(d, p, timeout, opts)
+	})
+}
+
 func newHTTPFromConfig(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (*HTTP, error) {
 	u := p.URL
 	if u == "" {

@@ -44,6 +44,12 @@ func NewICMP(target string, privileged bool, timeout time.Duration, logger *slog
 	}
 }
 
+func init() {
+	register(config.ProbeICMP, func(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (Prober, error) {
+		return newICMPFromConfig(d, p, timeout, opts)
+	})
+}
+
 func newICMPFromConfig(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (*ICMP, error) {
 	target := p.Target
 	if target == "" {

@@ -33,6 +33,12 @@ func NewPower(read PowerReader, min, max *float64, timeout time.Duration, target
 	return &Power{read: read, min: min, max: max, timeout: timeout, target: target}
 }
 
+func init() {
+	register(config.ProbePower, func(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (Prober, error) {
+		return newPowerFromConfig(d, p, timeout, opts)
+	})
+}
+
 func newPowerFromConfig(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (*Power, error) {
 	if opts.PowerReader == nil {
 		return nil, errors.New("a power probe reads the plug's meter, but no meter reader was given (is the device's plug configured?)")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/restartinator/restartinator/actuator"
@@ -31,7 +32,7 @@ type Prober interface {
 	// Probe checks the device once, within the device's timeout or ctx,
 	// whichever ends first.
 	Probe(ctx context.Context) Result
-	// Type is the probe type as configured: tcp, http, icmp or power.
+	// Type is the probe type as configured: one of Types().
 	Type() string
 	// Target is what is probed, for logs and the status page: host:port, a
 	// URL with any password redacted, a host, or the plug and outlet.
@@ -77,28 +78,48 @@ func New(d *config.DeviceConfig, opts Options) (Prober, error) {
 	if timeout <= 0 {
 		timeout = config.DefaultDeviceSettings.Timeout.D()
 	}
-	var (
-		pr  Prober
-		err error
-	)
-	switch p.Type {
-	case config.ProbeTCP:
-		pr, err = newTCPFromConfig(d, p, timeout)
-	case config.ProbeHTTP:
-		pr, err = newHTTPFromConfig(d, p, timeout, opts)
-	case config.ProbeICMP:
-		pr, err = newICMPFromConfig(d, p, timeout, opts)
-	case config.ProbePower:
-		pr, err = newPowerFromConfig(d, p, timeout, opts)
-	case config.ProbeBMC:
-		pr, err = newBMCFromConfig(d, timeout, opts)
-	default:
-		err = fmt.Errorf("probe type %q is not one of tcp, http, icmp, power, bmc", p.Type)
+	f, ok := factories[p.Type]
+	if !ok {
+		return nil, fmt.Errorf("device %q: probe type %q is not one of %s", d.Name, p.Type, strings.Join(Types(), ", "))
 	}
+	pr, err := f(d, p, timeout, opts)
 	if err != nil {
 		return nil, fmt.Errorf("device %q: %w", d.Name, err)
 	}
 	return pr, nil
+}
+
+// factory builds one type's prober for device d from p, its probe config
+// as validated; timeout is the device's probe timeout.
+type factory func(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, opts Options) (Prober, error)
+
+// factories are the probe types New can build, by name. Each prober's file
+// registers its own in init.
+var factories = map[string]factory{}
+
+// register adds a prober's factory under its config.ProbeType name. A name
+// the config does not know, or one registered twice, is a programming error:
+// every probe a config can name must be buildable, and only those.
+func register(name string, f factory) {
+	if _, ok := config.LookupProbeType(name); !ok {
+		panic(fmt.Sprintf("probe: type %q is not a config probe type: register it with config.RegisterProbeType too", name))
+	}
+	if _, ok := factories[name]; ok {
+		panic(fmt.Sprintf("probe: type %q registered twice", name))
+	}
+	factories[name] = f
+}
+
+// Types lists the probe types New can build, in the order the config lists
+// them.
+func Types() []string {
+	var names []string
+	for _, n := range config.ProbeTypeNames() {
+		if _, ok := factories[n]; ok {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // hostPort joins host and port, bracketing an IPv6 literal.

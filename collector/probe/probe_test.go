@@ -3,8 +3,10 @@ package probe
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restartinator/restartinator/config"
 )
@@ -105,5 +107,30 @@ devices:
 	if h.timeout.Seconds() != 7 || h.bodyRE == nil || h.client.CheckRedirect != nil {
 		t.Errorf("camera: timeout %v, body regexp %v, redirects followed %v; want 7s, compiled, followed (the YAML default)",
 			h.timeout, h.bodyRE, h.client.CheckRedirect == nil)
+	}
+}
+
+// Every probe type a config can name is one New can build, in the config's
+// order: a type registered with config but not here would pass
+// --config.check and then fail at start-up.
+func TestTypesMatchConfig(t *testing.T) {
+	if got, want := Types(), config.ProbeTypeNames(); !slices.Equal(got, want) {
+		t.Errorf("probe types New builds: %v\nconfig probe types: %v", got, want)
+	}
+}
+
+func TestRegisterRefuses(t *testing.T) {
+	f := func(*config.DeviceConfig, *config.ProbeConfig, time.Duration, Options) (Prober, error) {
+		return nil, nil
+	}
+	for _, name := range []string{config.ProbeTCP, "snmp"} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("register(%q) did not panic", name)
+				}
+			}()
+			register(name, f)
+		})
 	}
 }

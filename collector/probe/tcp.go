@@ -24,6 +24,12 @@ func NewTCP(target string, timeout time.Duration) *TCP {
 	return &TCP{target: target, timeout: timeout, dialer: net.Dialer{Timeout: timeout}}
 }
 
+func init() {
+	register(config.ProbeTCP, func(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration, _ Options) (Prober, error) {
+		return newTCPFromConfig(d, p, timeout)
+	})
+}
+
 func newTCPFromConfig(d *config.DeviceConfig, p *config.ProbeConfig, timeout time.Duration) (*TCP, error) {
 	target := p.Target
 	if target == "" {
