@@ -467,12 +467,15 @@ type simPlug struct {
 	Password string `yaml:"password"`
 	Alias    string `yaml:"alias"`
 	Outlets  int    `yaml:"outlets"`
+	// OffTime is how long the ipmi-bmc model's power cycle keeps power off.
+	OffTime time.Duration `yaml:"off_time"`
 }
 
 func simulateCommand(app *kingpin.Application) command {
 	var models, listens, protocols, froms []string
 	var outlets []int
 	var username, password, configFile string
+	var offTime time.Duration
 	cl := app.Command("simulate", "Run simulated plugs on loopback, for tests and demos. Flags repeat, one value per plug, or use --config.")
 	cl.Flag("model", "Built-in model: "+strings.Join(simulatorModels(), ", ")+". Repeat for several plugs.").StringsVar(&models)
 	cl.Flag("from", "Kasa: a recorded device file (python-kasa fixture format) to behave as. Repeatable.").PlaceHolder("FILE").StringsVar(&froms)
@@ -481,7 +484,8 @@ func simulateCommand(app *kingpin.Application) command {
 	cl.Flag("outlets", "Number of outlets for each plug, in order (default: the model's). Not for Kasa models.").IntsVar(&outlets)
 	cl.Flag("username", "User of the simulated plugs (Kasa: the KLAP or AES account, default the Kasa default account for KLAP, the Tapo one for AES).").StringVar(&username)
 	cl.Flag("password", "Password of the simulated plugs; for Shelly and Tasmota it turns authentication on.").StringVar(&password)
-	cl.Flag("config", "YAML file listing plugs: {plugs: [{model, from, listen, protocol, outlets, username, password, alias}]}.").PlaceHolder("FILE").StringVar(&configFile)
+	cl.Flag("config", "YAML file listing plugs: {plugs: [{model, from, listen, protocol, outlets, username, password, alias, off_time}]}.").PlaceHolder("FILE").StringVar(&configFile)
+	cl.Flag("off-time", "ipmi-bmc: how long the BMC's power cycle keeps power off (default 1s; Set Power Cycle Interval changes it).").DurationVar(&offTime)
 	return command{clause: cl, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {
 		var specs []simPlug
 		if configFile != "" {
@@ -505,7 +509,7 @@ func simulateCommand(app *kingpin.Application) command {
 		}
 		for i := range max(len(models), len(froms)) {
 			sp := simPlug{Model: at(models, i), From: at(froms, i), Listen: at(listens, i),
-				Protocol: at(protocols, i), Username: username, Password: password}
+				Protocol: at(protocols, i), Username: username, Password: password, OffTime: offTime}
 			if i < len(outlets) {
 				sp.Outlets = outlets[i]
 			}

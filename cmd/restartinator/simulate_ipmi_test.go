@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"go.yaml.in/yaml/v2"
 )
 
 // lineWriter hands each write to a channel, so the test waits for the
@@ -33,7 +34,7 @@ func TestSimulateIPMIBMC(t *testing.T) {
 	defer cancel()
 	app := kingpin.New("restartinator", "")
 	cmds := plugCommands(app)
-	chosen, err := app.Parse([]string{"simulate", "--model", "ipmi-bmc", "--username", "ops", "--password", "pw0rd"})
+	chosen, err := app.Parse([]string{"simulate", "--model", "ipmi-bmc", "--username", "ops", "--password", "pw0rd", "--off-time", "7s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestSimulateIPMIBMC(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("simulate printed nothing")
 	}
-	m := regexp.MustCompile(`^simulating ipmi-bmc \(udp, IPMI v2.0 RMCP\+ lanplus, cipher suites \[3 17\], user ops at ADMINISTRATOR\) on 127\.0\.0\.1:(\d+)\n$`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`^simulating ipmi-bmc \(udp, IPMI v2.0 RMCP\+ lanplus, cipher suites \[3 17\], user ops at ADMINISTRATOR, power cycle off 7s\) on 127\.0\.0\.1:(\d+)\n$`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("simulate said %q", line)
 	}
@@ -85,5 +86,17 @@ func TestSimulateIPMIBMCRefusesOutlets(t *testing.T) {
 	_, err = startSimulator(simPlug{Model: "ipmi-bmc", Listen: "0.0.0.0:0"}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "loopback only") {
 		t.Fatalf("err = %v", err)
+	}
+	_, err = startSimulator(simPlug{Model: "tasmota", OffTime: time.Second}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "--off-time (off_time) is for the ipmi-bmc model") {
+		t.Fatalf("--off-time for tasmota: err = %v", err)
+	}
+	_, err = startSimulator(simPlug{Model: "ipmi-bmc", OffTime: time.Millisecond}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "at least 1s") {
+		t.Fatalf("--off-time 1ms: err = %v", err)
+	}
+	var c simConfig
+	if err := yaml.UnmarshalStrict([]byte("plugs:\n  - {model: ipmi-bmc, off_time: 12s}\n"), &c); err != nil || c.Plugs[0].OffTime != 12*time.Second {
+		t.Fatalf("off_time in a simulator config: %+v, %v", c, err)
 	}
 }

@@ -48,6 +48,9 @@ func simulatorModels() []string {
 
 // startSimulator starts the simulator whose package has the model.
 func startSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
+	if s.OffTime != 0 && !strings.EqualFold(s.Model, "ipmi-bmc") {
+		return nil, fmt.Errorf("model %s: --off-time (off_time) is for the ipmi-bmc model", s.Model)
+	}
 	for _, sim := range simulators {
 		if slices.ContainsFunc(sim.models(), func(m string) bool { return strings.EqualFold(m, s.Model) }) {
 			return sim.start(s, logger)
@@ -185,5 +188,5 @@ func startIPMISimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 	if s.From != "" || s.Protocol != "" || s.Outlets != 0 {
 		return nil, fmt.Errorf("model %s: a BMC switches its one server; leave out --from, --protocol and --outlets", s.Model)
 	}
-	return ipmisim.Start(ipmisim.Options{Listen: s.Listen, Username: s.Username, Password: s.Password, Logger: logger})
+	return ipmisim.Start(ipmisim.Options{Listen: s.Listen, Username: s.Username, Password: s.Password, OffTime: s.OffTime, Logger: logger})
 }

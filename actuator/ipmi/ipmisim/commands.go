@@ -1,7 +1,9 @@
 package ipmisim
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -15,6 +17,7 @@ const (
 	cmdGetChannelAuthCaps  = 0x38
 	cmdSetSessionPrivilege = 0x3B
 	cmdCloseSession        = 0x3C
+	cmdGetSessionInfo      = 0x3D
 	cmdGetChannelCiphers   = 0x54
 
 	cmdGetChassisStatus      = 0x01
@@ -60,6 +63,7 @@ var commands = map[[2]byte]command{
 	{netFnApp, cmdGetChannelAuthCaps}:        {Callback, func(b *BMC, _ *session, d []byte) (byte, []byte) { return b.channelAuthCaps(d) }},
 	{netFnApp, cmdGetChannelCiphers}:         {Callback, func(b *BMC, _ *session, d []byte) (byte, []byte) { return b.channelCiphers(d) }},
 	{netFnApp, cmdSetSessionPrivilege}:       {Callback, (*BMC).setSessionPrivilege},
+	{netFnApp, cmdGetSessionInfo}:            {User, (*BMC).sessionInfo},
 	{netFnApp, cmdCloseSession}:              {Callback, (*BMC).closeSession},
 	{netFnChassis, cmdGetChassisStatus}:      {User, (*BMC).chassisStatus},
 	{netFnChassis, cmdChassisControl}:        {Operator, (*BMC).chassisControl},
@@ -266,4 +270,65 @@ func (b *BMC) setPowerCycleInterval(_ *session, d []byte) (byte, []byte) {
 	}
 	b.offTime = time.Duration(max(int(d[0]), 1)) * time.Second
 	return ccOK, nil
+}
+
+// userID is the account's user ID: 1 is the null user by convention, so
+// the one named account is 2.
+const userID = 2
+
+// sessionInfo is Get Session Info (section 22.20): the asking session
+// (index 00h), the Nth active session, or one by handle (FEh) or ID (FFh).
+func (b *BMC) sessionInfo(s *session, d []byte) (byte, []byte) {
+	if len(d) < 1 {
+		return ccDataLength, nil
+	}
+	var active []*session
+	for _, x := range b.sessions {
+		if x.state == stateActive {
+			active = append(active, x)
+		}
+	}
+	slices.SortFunc(active, func(a, c *session) int { return cmp.Compare(a.handle, c.handle) })
+	var found *session
+	switch idx := d[0]; {
+	case idx == 0x00:
+		found = s
+	case idx == 0xFE:
+		if len(d) != 2 {
+			return ccDataLength, nil
+		}
+		i := slices.IndexFunc(active, func(x *session) bool { return x.handle == d[1] })
+		if i >= 0 {
+			found = active[i]
+		}
+	case idx == 0xFF:
+		if len(d) != 5 {
+			return ccDataLength, nil
+		}
+		found = b.sessions[binary.LittleEndian.Uint32(d[1:])]
+		if found != nil && found.state != stateActive {
+			found = nil
+		}
+	case int(idx) <= len(active):
+		found = active[idx-1]
+	}
+	head := []byte{0, maxSessions, byte(len(active))}
+	if found == nil {
+		if d[0] == 0xFE || d[0] == 0xFF {
+			return ccInvalidDataField, nil
+		}
+		return ccOK, head // "no active session at this index": the first three bytes
+	}
+	head[0] = found.handle
+	out := append(head, userID, byte(found.priv), 0x10|lanChannel) // IPMI v2.0/RMCP+ session on the LAN channel
+	ip, port := make([]byte, 4), 0
+	if a := found.console; a != nil {
+		if v4 := a.IP.To4(); v4 != nil {
+			ip = v4
+		}
+		port = a.Port
+	}
+	out = append(out, ip...)
+	out = append(out, 0, 0, 0, 0, 0, 0) // MAC: loopback has none
+	return ccOK, binary.LittleEndian.AppendUint16(out, uint16(port))
 }

@@ -68,7 +68,7 @@ func FuzzDecodePacket(f *testing.F) {
 		}
 		b.sessions[fuzzSession] = &session{state: stateActive, kx: keyExchange{suite: cipherSuites[0], consoleSID: 7, bmcSID: fuzzSession},
 			maxPriv: Administrator, priv: Administrator, lastSeen: clk.Now()}
-		resp := b.handle(pkt)
+		resp := b.handle(pkt, nil)
 		if resp != nil {
 			if _, err := decodePacket(resp); err != nil && resp[3] != rmcpClassASF {
 				t.Fatalf("the BMC answered an undecodable datagram % x: %v", resp, err)
@@ -100,7 +100,7 @@ func TestSeedPacketsDecode(t *testing.T) {
 	b, _ := newBMC(Options{CipherSuites: []int{0}})
 	b.sessions[fuzzSession] = &session{state: stateActive, kx: keyExchange{suite: cipherSuites[0], consoleSID: 7, bmcSID: fuzzSession},
 		maxPriv: Administrator, priv: Administrator}
-	resp := b.handle(seedPackets()[6])
+	resp := b.handle(seedPackets()[6], nil)
 	p, err := decodePacket(resp)
 	if err != nil || p.sessionID != 7 || len(p.payload) < 7 || p.payload[6] != ccOK || b.power {
 		t.Fatalf("cycle through the seed: % x %v, power %v", resp, err, b.power)

@@ -205,3 +205,45 @@ func TestIpmitoolCipherSuite0(t *testing.T) {
 	open, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", CipherSuites: []int{0, 3}})
 	mustRun(t, open, "Chassis Power is on", "-C", "0", "chassis", "power", "status")
 }
+
+// Set Power Cycle Interval (ipmitool raw, as ipmitool has no command
+// for it) sets how long the next cycle keeps power off; it needs an
+// ADMINISTRATOR session.
+func TestIpmitoolPowerCycleInterval(t *testing.T) {
+	b, clk := start(t, ipmisim.Options{Username: "operator", Password: "s3cret"})
+	out, err := ipmitool(t, b, "operator", "s3cret", "-C", "17", "-L", "OPERATOR", "raw", "0x00", "0x0b", "0x0a")
+	if err == nil || !strings.Contains(out, "rsp=0xd4): Insufficient privilege level") {
+		t.Fatalf("as OPERATOR: %v\n%s", err, out)
+	}
+	if b.OffTime() != time.Second {
+		t.Fatalf("an OPERATOR changed the interval to %s", b.OffTime())
+	}
+	if out, err := ipmitool(t, b, "operator", "s3cret", "-C", "17", "raw", "0x00", "0x0b", "0x0a"); err != nil {
+		t.Fatalf("as ADMINISTRATOR: %v\n%s", err, out)
+	}
+	if b.OffTime() != 10*time.Second {
+		t.Fatalf("interval %s after setting 10 s", b.OffTime())
+	}
+	mustRun(t, b, "Chassis Power Control: Cycle", "-C", "17", "chassis", "power", "cycle")
+	clk.Advance(10*time.Second - time.Millisecond)
+	if b.Power() {
+		t.Fatal("power back before the 10 s interval")
+	}
+	clk.Advance(time.Millisecond)
+	if !b.Power() {
+		t.Fatal("power not back after the 10 s interval")
+	}
+}
+
+// ipmitool session info active reads Get Session Info about its own
+// session.
+func TestIpmitoolSessionInfo(t *testing.T) {
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret"})
+	out := mustRun(t, b, "session type                  : IPMIv2/RMCP+", "-C", "3", "session", "info", "active")
+	for _, want := range []string{"active sessions               : 1", "user id                       : 2",
+		"privilege level               : ADMINISTRATOR", "channel number                : 0x01", "console ip                    : 127.0.0.1"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("session info lacks %q:\n%s", want, out)
+		}
+	}
+}

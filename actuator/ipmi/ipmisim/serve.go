@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/binary"
+	"net"
 	"time"
 )
 
@@ -19,7 +20,6 @@ const (
 	rakpInvalidIntegrity    = 0x0F
 	rakpNoCipherSuiteMatch  = 0x11
 	rakpIllegalParameter    = 0x12
-	rakpInvalidPayloadState = 0x02 // a RAKP message for a session in another state: "invalid session ID"
 )
 
 type sessionState int
@@ -40,6 +40,8 @@ type session struct {
 	seen     uint32 // bitmap of the 32 numbers below inSeq that were accepted
 	outSeq   uint32
 	lastSeen time.Time
+	handle   byte         // Get Session Info's session handle
+	console  *net.UDPAddr // where the session's packets come from
 }
 
 func (b *BMC) serve() {
@@ -50,7 +52,7 @@ func (b *BMC) serve() {
 		if err != nil {
 			return // closed
 		}
-		resp := b.handle(buf[:n])
+		resp := b.handle(buf[:n], from)
 		if resp == nil {
 			continue
 		}
@@ -73,7 +75,7 @@ func (b *BMC) serve() {
 // handle answers one datagram; nil means no answer, as a BMC drops
 // malformed packets, packets failing their integrity check, and
 // everything under the Unreachable fault.
-func (b *BMC) handle(pkt []byte) []byte {
+func (b *BMC) handle(pkt []byte, from net.Addr) []byte {
 	p, err := decodePacket(pkt)
 	if err != nil {
 		b.log.Debug("ipmisim: datagram dropped", "err", err)
@@ -102,7 +104,7 @@ func (b *BMC) handle(pkt []byte) []byte {
 	}
 	switch p.payloadType {
 	case payloadOpenRequest:
-		return b.openSession(p)
+		return b.openSession(p, from)
 	case payloadRAKP1:
 		return b.rakp1(p)
 	case payloadRAKP3:
@@ -159,7 +161,7 @@ func (b *BMC) expireLocked() {
 }
 
 // openSession answers an RMCP+ Open Session Request (section 13.17).
-func (b *BMC) openSession(p *packet) []byte {
+func (b *BMC) openSession(p *packet, from net.Addr) []byte {
 	if p.sessionID != 0 || p.authenticated || p.encrypted {
 		return nil
 	}
@@ -207,8 +209,10 @@ func (b *BMC) openSession(p *packet) []byte {
 	if role == 0 {
 		role = Administrator // the highest level the algorithms allow
 	}
-	b.sessions[id] = &session{state: stateOpened, kx: keyExchange{suite: s, consoleSID: console, bmcSID: id, guid: b.guid},
-		lastSeen: b.opt.Clock.Now()}
+	ses := &session{state: stateOpened, kx: keyExchange{suite: s, consoleSID: console, bmcSID: id, guid: b.guid},
+		lastSeen: b.opt.Clock.Now(), handle: b.freeHandleLocked()}
+	ses.console, _ = from.(*net.UDPAddr)
+	b.sessions[id] = ses
 	out := []byte{tag, rakpOK, byte(role), 0}
 	out = binary.LittleEndian.AppendUint32(out, console)
 	out = binary.LittleEndian.AppendUint32(out, id)
@@ -401,4 +405,18 @@ func (b *BMC) inSession(p *packet) []byte {
 		delete(b.sessions, s.kx.bmcSID)
 	}
 	return out
+}
+
+// freeHandleLocked picks a session handle (1–255) no session has.
+func (b *BMC) freeHandleLocked() byte {
+	used := map[byte]bool{}
+	for _, s := range b.sessions {
+		used[s.handle] = true
+	}
+	for h := byte(1); h != 0; h++ {
+		if !used[h] {
+			return h
+		}
+	}
+	return 0 // unreachable: at most maxSessions sessions
 }

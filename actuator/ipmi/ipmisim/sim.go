@@ -249,7 +249,7 @@ func (b *BMC) Describe() string {
 	for i, s := range b.suites {
 		ids[i] = fmt.Sprint(s.id)
 	}
-	return fmt.Sprintf("ipmi-bmc (udp, IPMI v2.0 RMCP+ lanplus, cipher suites %v, user %s at %s)", ids, b.opt.Username, b.opt.Privilege)
+	return fmt.Sprintf("ipmi-bmc (udp, IPMI v2.0 RMCP+ lanplus, cipher suites %v, user %s at %s, power cycle off %s)", ids, b.opt.Username, b.opt.Privilege, b.OffTime())
 }
 
 // Close stops it.
