@@ -10,16 +10,16 @@ import (
 
 // RMCP+ and RAKP status codes (IPMI v2.0 table 13-15).
 const (
-	rakpOK                  = 0x00
-	rakpNoResources         = 0x01
-	rakpInvalidSessionID    = 0x02
-	rakpInvalidRole         = 0x09
-	rakpUnauthorizedRole    = 0x0A
-	rakpInvalidNameLength   = 0x0C
-	rakpUnauthorizedName    = 0x0D
-	rakpInvalidIntegrity    = 0x0F
-	rakpNoCipherSuiteMatch  = 0x11
-	rakpIllegalParameter    = 0x12
+	rakpOK                 = 0x00
+	rakpNoResources        = 0x01
+	rakpInvalidSessionID   = 0x02
+	rakpInvalidRole        = 0x09
+	rakpUnauthorizedRole   = 0x0A
+	rakpInvalidNameLength  = 0x0C
+	rakpUnauthorizedName   = 0x0D
+	rakpInvalidIntegrity   = 0x0F
+	rakpNoCipherSuiteMatch = 0x11
+	rakpIllegalParameter   = 0x12
 )
 
 type sessionState int
