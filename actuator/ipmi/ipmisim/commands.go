@@ -11,6 +11,10 @@ import (
 const (
 	netFnChassis = 0x00
 	netFnApp     = 0x06
+	netFnGroup   = 0x2C // group extension: DCMI's commands, group DCh
+
+	dcmiGroup           = 0xDC
+	cmdDCMIPowerReading = 0x02
 
 	cmdGetDeviceID         = 0x01
 	cmdGetSystemGUID       = 0x37
@@ -68,6 +72,7 @@ var commands = map[[2]byte]command{
 	{netFnChassis, cmdGetChassisStatus}:      {User, (*BMC).chassisStatus},
 	{netFnChassis, cmdChassisControl}:        {Operator, (*BMC).chassisControl},
 	{netFnChassis, cmdSetPowerCycleInterval}: {Administrator, (*BMC).setPowerCycleInterval},
+	{netFnGroup, cmdDCMIPowerReading}:        {User, (*BMC).dcmiPowerReading},
 }
 
 // command answers a request of an active session: the encoded response
@@ -139,9 +144,13 @@ func (b *BMC) channelAuthCaps(d []byte) (byte, []byte) {
 		auth |= 0x80 // IPMI v2.0+ extended capabilities available
 		ext = 0x02   // IPMI v2.0 connections supported (and not v1.5)
 	}
-	// Byte 3: KG is the default (bit 5 clear), per-message and user-level
+	// Byte 3: KG set or the default (bit 5), per-message and user-level
 	// authentication enabled (bits 4, 3 clear), non-null user names only.
-	return ccOK, []byte{lanChannel, auth, 0x04, ext, 0, 0, 0, 0}
+	flags := byte(0x04)
+	if len(b.opt.Kg) > 0 {
+		flags |= 0x20
+	}
+	return ccOK, []byte{lanChannel, auth, flags, ext, 0, 0, 0, 0}
 }
 
 // channelCiphers is Get Channel Cipher Suites (section 22.15): the
@@ -331,4 +340,28 @@ func (b *BMC) sessionInfo(s *session, d []byte) (byte, []byte) {
 	out = append(out, ip...)
 	out = append(out, 0, 0, 0, 0, 0, 0) // MAC: loopback has none
 	return ccOK, binary.LittleEndian.AppendUint16(out, uint16(port))
+}
+
+// dcmiPowerReading is DCMI 1.5's Get Power Reading (section 6.6.1), mode
+// 01h "system power statistics": the system's draw now, which the
+// simulator also reports as the period's minimum, maximum and average.
+func (b *BMC) dcmiPowerReading(_ *session, d []byte) (byte, []byte) {
+	if len(d) != 4 {
+		return ccDataLength, nil
+	}
+	if d[0] != dcmiGroup || d[1] != 0x01 {
+		return ccInvalidDataField, nil
+	}
+	b.settleLocked()
+	w := uint16(b.opt.StandbyWatts)
+	if b.power {
+		w = uint16(b.opt.Watts)
+	}
+	out := []byte{dcmiGroup}
+	for range 4 { // current, minimum, maximum, average
+		out = binary.LittleEndian.AppendUint16(out, w)
+	}
+	out = binary.LittleEndian.AppendUint32(out, uint32(b.opt.Clock.Now().Unix())) // IPMI timestamp
+	out = binary.LittleEndian.AppendUint32(out, 1000)                             // statistics period: 1 s, in ms
+	return ccOK, append(out, 0x40)                                                // power measurement active
 }

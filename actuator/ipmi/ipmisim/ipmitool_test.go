@@ -2,6 +2,7 @@ package ipmisim_test
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"strconv"
@@ -246,4 +247,28 @@ func TestIpmitoolSessionInfo(t *testing.T) {
 			t.Fatalf("session info lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// A BMC key (Kg) keys the session integrity key: ipmitool -y with it opens
+// a session, without it RAKP 4 does not check out.
+func TestIpmitoolKg(t *testing.T) {
+	kg := []byte("0123456789abcdefghij")
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", Kg: kg})
+	mustRun(t, b, "Chassis Power is on", "-C", "17", "-y", hex.EncodeToString(kg), "chassis", "power", "status")
+	out, err := ipmitool(t, b, "operator", "s3cret", "-v", "-C", "17", "chassis", "power", "status")
+	if err == nil || !strings.Contains(out, "RAKP 4 message has invalid integrity check value") {
+		t.Fatalf("without Kg: %v\n%s", err, out)
+	}
+}
+
+// ipmitool dcmi power reading reads DCMI Get Power Reading: the system's
+// draw when on, standby when off.
+func TestIpmitoolDCMIPowerReading(t *testing.T) {
+	b, _ := start(t, ipmisim.Options{Username: "operator", Password: "s3cret", Watts: 240, StandbyWatts: 6})
+	out := mustRun(t, b, "Instantaneous power reading:                   240 Watts", "-C", "17", "dcmi", "power", "reading")
+	if !strings.Contains(out, "Power reading state is:                   activated") {
+		t.Fatalf("dcmi power reading:\n%s", out)
+	}
+	b.SetPower(false)
+	mustRun(t, b, "Instantaneous power reading:                     6 Watts", "-C", "17", "dcmi", "power", "reading")
 }

@@ -305,7 +305,7 @@ func (b *BMC) rakp3(p *packet) []byte {
 		delete(b.sessions, id)
 		return fail(rakpInvalidIntegrity, kx.consoleSID)
 	}
-	sik := kx.sik(b.opt.Password, nil)
+	sik := kx.sik(b.opt.Password, b.opt.Kg)
 	s.keys = deriveKeys(kx.suite, sik)
 	s.state = stateActive
 	s.priv = min(User, s.maxPriv) // RMCP+ sessions start at USER level

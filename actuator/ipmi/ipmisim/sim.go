@@ -72,6 +72,13 @@ type Options struct {
 	// ShutdownDelay is how long the simulated OS takes to power off after
 	// an ACPI soft shutdown (default 5s).
 	ShutdownDelay time.Duration
+	// Kg is the BMC key (up to 20 bytes, ipmitool -k/-y): when set, the
+	// session integrity key is keyed by it instead of the password, and a
+	// console must know it too (IPMI v2.0 section 13.31).
+	Kg []byte
+	// Watts is what the system draws when on, StandbyWatts when off, as
+	// DCMI Get Power Reading reports them (defaults 180 and 8).
+	Watts, StandbyWatts int
 	// Off starts the system powered off.
 	Off bool
 	// SessionTimeout ends a session idle this long (default 60s, the
@@ -194,6 +201,9 @@ func newBMC(opt Options) (*BMC, error) {
 	if len(opt.Password) > 20 {
 		return nil, fmt.Errorf("ipmisim: the password is longer than the 20 bytes IPMI v2.0 allows")
 	}
+	if len(opt.Kg) > 20 {
+		return nil, fmt.Errorf("ipmisim: Kg of %d bytes: IPMI allows 20", len(opt.Kg))
+	}
 	if opt.Privilege == 0 {
 		opt.Privilege = Administrator
 	}
@@ -208,6 +218,15 @@ func newBMC(opt Options) (*BMC, error) {
 	}
 	if opt.OffTime < time.Second {
 		return nil, fmt.Errorf("ipmisim: off time %s: a power cycle keeps power off at least 1s (IPMI v2.0 section 28.3)", opt.OffTime)
+	}
+	if opt.Watts == 0 {
+		opt.Watts = 180
+	}
+	if opt.StandbyWatts == 0 {
+		opt.StandbyWatts = 8
+	}
+	if opt.Watts < 0 || opt.Watts > 65535 || opt.StandbyWatts < 0 || opt.StandbyWatts > 65535 {
+		return nil, fmt.Errorf("ipmisim: watts %d and %d: DCMI reports 0 to 65535", opt.Watts, opt.StandbyWatts)
 	}
 	if opt.ShutdownDelay == 0 {
 		opt.ShutdownDelay = 5 * time.Second
