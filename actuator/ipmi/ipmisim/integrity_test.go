@@ -3,6 +3,7 @@ package ipmisim
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // to send what ipmitool would not: tampered, replayed or unprotected
 // packets.
 type console struct {
-	t     *testing.T
+	t     testing.TB
 	b     *BMC
 	kx    keyExchange
 	keys  keys
@@ -36,7 +37,7 @@ func (c *console) send(pkt []byte) *packet {
 
 // handshake opens a session the way section 13.17–13.23 describes, with
 // the console's side of RAKP computed here.
-func handshake(t *testing.T, b *BMC, suite byte, user, password string, role byte) *console {
+func handshake(t testing.TB, b *BMC, suite byte, user, password string, role byte) *console {
 	t.Helper()
 	cs := cipherSuites[suite]
 	c := &console{t: t, b: b, kx: keyExchange{suite: cs, consoleSID: 0x11223344, role: role, user: user}}
@@ -177,5 +178,28 @@ func TestInSessionProtection(t *testing.T) {
 		if c.send(c.request(netFnChassis, cmdGetChassisStatus)) != nil {
 			t.Fatalf("suite %d: a closed session still answers", suite)
 		}
+	}
+}
+
+// BenchmarkSession is one ipmitool-like exchange in process, without the
+// network: Open Session, RAKP 1–4, Get Chassis Status, Close Session.
+func BenchmarkSession(b *testing.B) {
+	for _, suite := range []byte{3, 17} {
+		b.Run(fmt.Sprintf("suite %d", suite), func(b *testing.B) {
+			bmc, err := newBMC(Options{Username: "admin", Password: "pw"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c := handshake(b, bmc, suite, "admin", "pw", 0x14)
+				if cc := c.completion(c.send(c.request(netFnChassis, cmdGetChassisStatus))); cc != ccOK {
+					b.Fatal(cc)
+				}
+				if cc := c.completion(c.send(c.request(netFnApp, cmdCloseSession, le32(c.kx.bmcSID)...))); cc != ccOK {
+					b.Fatal(cc)
+				}
+			}
+		})
 	}
 }
