@@ -209,9 +209,13 @@ func (b *BMC) setSessionPrivilege(s *session, d []byte) (byte, []byte) {
 	case p < User || p > OEM:
 		return ccInvalidDataField, nil
 	case p > b.opt.Privilege:
-		return ccPrivilegeNotForUser, nil
-	case p > s.maxPriv:
+		// "Requested level exceeds Channel and/or User Privilege Limit".
 		return ccPrivilegeOverLimit, nil
+	case p > s.maxPriv:
+		// Within the user's limit but above the maximum the session was
+		// opened for in RAKP 1: "Requested level not available for this
+		// user" in this session.
+		return ccPrivilegeNotForUser, nil
 	default:
 		s.priv = p
 	}

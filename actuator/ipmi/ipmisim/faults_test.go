@@ -183,6 +183,12 @@ func TestSessionlessRequests(t *testing.T) {
 	if r := sessionless(t, b, 0x06, 0x38, 0x8E); r[6] != 0xC7 {
 		t.Fatalf("one data byte: completion code %02x, want C7h", r[6])
 	}
+	// Get Channel Cipher Suites, "list by cipher suite", index 0: the
+	// records of suites 3 and 17 (section 22.15, table 22-19).
+	r = sessionless(t, b, 0x06, 0x54, 0x0E, 0x00, 0x80)
+	if got, want := r[6:len(r)-1], []byte{0x00, 0x01, 0xC0, 0x03, 0x01, 0x41, 0x81, 0xC0, 0x11, 0x03, 0x44, 0x81}; !bytes.Equal(got, want) {
+		t.Fatalf("Get Channel Cipher Suites: % x, want % x", got, want)
+	}
 	// Chassis Control outside a session: not in this state, and no action.
 	if r := sessionless(t, b, 0x00, 0x02, 0x00); r[6] != 0xD5 {
 		t.Fatalf("chassis control outside a session: completion code %02x, want D5h", r[6])

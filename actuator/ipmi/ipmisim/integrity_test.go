@@ -203,3 +203,25 @@ func BenchmarkSession(b *testing.B) {
 		})
 	}
 }
+
+// Set Session Privilege Level: up to the session's maximum (RAKP 1's
+// role), 80h above it, 81h above the account's limit, CCh for a level that
+// is not one.
+func TestSetSessionPrivilege(t *testing.T) {
+	b, err := newBMC(Options{Username: "op", Password: "pw", Privilege: Operator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := handshake(t, b, 17, "op", "pw", 0x10|byte(User)) // session maximum USER
+	for _, st := range []struct{ level, cc byte }{
+		{byte(User), ccOK}, {byte(Operator), 0x80}, {byte(Administrator), 0x81}, {1, 0xCC}, {6, 0xCC},
+	} {
+		if cc := c.completion(c.send(c.request(netFnApp, cmdSetSessionPrivilege, st.level))); cc != st.cc {
+			t.Fatalf("level %d: completion code %02x, want %02x", st.level, cc, st.cc)
+		}
+	}
+	// At USER, Chassis Control is refused and does nothing.
+	if cc := c.completion(c.send(c.request(netFnChassis, cmdChassisControl, PowerDown))); cc != ccInsufficientPriv || !b.power {
+		t.Fatalf("power down at USER: %02x, power %v", cc, b.power)
+	}
+}
