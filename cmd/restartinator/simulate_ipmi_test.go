@@ -58,7 +58,7 @@ func TestSimulateIPMIBMC(t *testing.T) {
 		t.Fatalf("simulate said %q", line)
 	}
 	ipmi := func(args ...string) string {
-		a := append([]string{"-I", "lanplus", "-H", "127.0.0.1", "-p", m[1], "-U", "ops", "-P", "pw0rd", "-N", "1", "-R", "1", "-C", "17"}, args...)
+		a := append([]string{"-I", "lanplus", "-H", "127.0.0.1", "-p", m[1], "-U", "ops", "-P", "pw0rd", "-N", "3", "-R", "1", "-C", "17"}, args...)
 		b, err := exec.CommandContext(ctx, bin, a...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("ipmitool %s: %v\n%s", strings.Join(args, " "), err, b)

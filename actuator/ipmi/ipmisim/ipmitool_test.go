@@ -27,13 +27,14 @@ func needIpmitool(t *testing.T) string {
 }
 
 // ipmitool runs Debian's ipmitool -I lanplus against the simulator, as an
-// operator would, with a 1 s timeout and one retry per message.
+// operator would: one try per message with a 3 s timeout (a retry could
+// repeat a Chassis Control whose answer was merely late).
 func ipmitool(t *testing.T, b *ipmisim.BMC, user, password string, args ...string) (string, error) {
 	t.Helper()
 	bin := needIpmitool(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	a := append([]string{"-I", "lanplus", "-H", b.Host(), "-p", strconv.Itoa(b.Port()), "-U", user, "-P", password, "-N", "1", "-R", "1"}, args...)
+	a := append([]string{"-I", "lanplus", "-H", b.Host(), "-p", strconv.Itoa(b.Port()), "-U", user, "-P", password, "-N", "3", "-R", "1"}, args...)
 	out, err := exec.CommandContext(ctx, bin, a...).CombinedOutput()
 	return string(out), err
 }
