@@ -81,8 +81,8 @@ func DetectFormat(data []byte) string {
 	if bytes.HasPrefix(trimmed, []byte("{")) {
 		return FormatRestartinator
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		t := strings.TrimSpace(line)
+	for line := range bytes.Lines(data) {
+		t := strings.TrimSpace(string(line))
 		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
 			continue
 		}
@@ -95,6 +95,18 @@ func DetectFormat(data []byte) string {
 }
 
 func decodeYAML(data []byte) (*Config, error) {
+	if b, ok := cutDeviceBlock(data); ok && len(b.items) > 0 {
+		if c, ok := decodeYAMLByBatch(b); ok {
+			c.Format = FormatYAML
+			return c, nil
+		}
+	}
+	return decodeWholeYAML(data)
+}
+
+// decodeWholeYAML decodes the document in one go: every error is reported
+// from here, with its line and key.
+func decodeWholeYAML(data []byte) (*Config, error) {
 	// An empty document never calls UnmarshalYAML: start from the defaults.
 	c := &Config{Global: DefaultGlobal, Defaults: DefaultDeviceSettings}
 	if err := yaml.UnmarshalStrict(data, c); err != nil {
