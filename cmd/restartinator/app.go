@@ -21,6 +21,7 @@ import (
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/state"
+	"github.com/restartinator/restartinator/internal/statuspage"
 )
 
 // app wires the parts together: the plug registry, the Cycler, the
@@ -266,7 +267,7 @@ func (a *app) shutdown(ctx context.Context) error {
 // routes adds the API and the webhook to the mux.
 func (a *app) routes(mux *http.ServeMux, p string, auth *actionAuth) {
 	mux.Handle("POST "+p+"/webhook", auth.wrap(a.webhook))
-	mux.HandleFunc("GET "+p+"/api/v1/devices", a.listDevices)
+	mux.Handle("GET "+p+"/api/v1/devices", statuspage.Gzip(http.HandlerFunc(a.listDevices))) // the status page's script polls it
 	mux.Handle("POST "+p+"/api/v1/devices/{name}/cycle", auth.wrap(http.HandlerFunc(a.cycleDevice)))
 	mux.Handle("POST "+p+"/api/v1/devices/{name}/pause", auth.wrap(http.HandlerFunc(a.pauseDevice)))
 	mux.Handle("POST "+p+"/api/v1/devices/{name}/resume", auth.wrap(http.HandlerFunc(a.resumeDevice)))

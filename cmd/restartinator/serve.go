@@ -233,7 +233,7 @@ func (s *service) handler() http.Handler {
 		}
 		io.WriteString(w, "Configuration reloaded.\n")
 	})))
-	mux.HandleFunc("GET "+p+"/config", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET "+p+"/config", statuspage.Gzip(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := s.cfg.get()
 		if c == nil {
 			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
@@ -246,7 +246,7 @@ func (s *service) handler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(out)
-	})
+	})))
 	for _, add := range s.routes {
 		add(mux, p, s.auth)
 	}

@@ -73,6 +73,8 @@ type asset struct {
 type handler struct {
 	opts   Options
 	assets map[string]asset // by path below RoutePrefix, e.g. "/static/statuspage.js"
+	// gzAssets are the same, gzipped once at start.
+	gzAssets map[string]asset
 	// assetVersion changes whenever an asset does, so browsers that cache
 	// them fetch the new ones after an upgrade.
 	assetVersion string
@@ -86,7 +88,7 @@ func New(opts Options) http.Handler {
 		opts.Now = time.Now
 	}
 	opts.RoutePrefix = strings.TrimRight(opts.RoutePrefix, "/")
-	h := &handler{opts: opts, assets: map[string]asset{}}
+	h := &handler{opts: opts, assets: map[string]asset{}, gzAssets: map[string]asset{}}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -99,13 +101,14 @@ func New(opts Options) http.Handler {
 		one := sha256.Sum256(body)
 		sum.Write(one[:])
 		h.assets["/"+p] = asset{name: p, contentType: contentType(p), etag: `"` + hex.EncodeToString(one[:8]) + `"`, body: body}
+		h.gzAssets["/"+p] = gzipAsset(h.assets["/"+p])
 		return nil
 	})
 	if err != nil {
 		panic("statuspage: reading embedded assets: " + err.Error()) // a build error, not a runtime one
 	}
 	h.assetVersion = hex.EncodeToString(sum.Sum(nil)[:6])
-	return h
+	return Gzip(h)
 }
 
 func contentType(name string) string {
@@ -136,6 +139,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if isAsset {
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			a = h.gzAssets[rest]
+			w.Header().Set("Content-Encoding", "gzip")
+		}
 		w.Header().Set("Content-Type", a.contentType)
 		w.Header().Set("ETag", a.etag)
 		w.Header().Set("Cache-Control", "no-cache") // revalidate: the ETag makes that cheap
