@@ -118,8 +118,12 @@ func authProtocol(s string) (gosnmp.SnmpV3AuthProtocol, error) {
 		return gosnmp.SHA, nil
 	case "MD5":
 		return gosnmp.MD5, nil
+	case "SHA-224", "SHA224":
+		return gosnmp.SHA224, nil
+	case "SHA-256", "SHA256":
+		return gosnmp.SHA256, nil
 	}
-	return 0, fmt.Errorf("snmp_pdu: auth_protocol %q: use SHA or MD5", s)
+	return 0, fmt.Errorf("snmp_pdu: auth_protocol %q: use SHA, MD5, SHA-224 or SHA-256", s)
 }
 
 func privProtocol(s string) (gosnmp.SnmpV3PrivProtocol, error) {
@@ -180,7 +184,21 @@ func (c *Client) wrap(err error) error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "timeout"):
-		hint = " — is the PDU on the network, SNMP enabled, and the community or v3 user right? (a wrong community gets no answer at all)"
+		hint = " — is the PDU on the network, SNMP enabled, and the community or v3 user right? (a wrong community or SNMPv3 privacy password gets no answer at all)"
+	// The PDU's SNMPv3 reports (RFC 3414 usmStats*), as gosnmp names them.
+	case errors.Is(err, gosnmp.ErrWrongDigest):
+		hint = " — the PDU says the authentication password or auth_protocol is wrong for this user"
+	case errors.Is(err, gosnmp.ErrUnknownUsername):
+		hint = " — the PDU has no SNMPv3 user of this name"
+	case errors.Is(err, gosnmp.ErrUnknownSecurityLevel):
+		hint = " — the PDU's user has no privacy (or no authentication) protocol: leave out priv_password (or password) as its profile says"
+	case strings.Contains(err.Error(), "not authentic"):
+		// The PDU's Report of a wrong digest or unknown user is, as RFC
+		// 3414 says, unauthenticated, and gosnmp (rightly) does not trust
+		// one once it knows the engine: it cannot tell which it was.
+		hint = " — the PDU refused the SNMPv3 credentials: check username, password and auth_protocol"
+	case errors.Is(err, gosnmp.ErrDecryption):
+		hint = " — the PDU could not decrypt the request: check priv_protocol"
 	case strings.Contains(err.Error(), "authentication"), strings.Contains(err.Error(), "unknown user"):
 		hint = " — check the SNMPv3 user, passwords and protocols"
 	}

@@ -140,8 +140,15 @@ type cycleRig struct {
 }
 
 func newCycleRig(t *testing.T, cfg snmppdu.Config) *cycleRig {
+	return newCycleRigWith(t, pdusim.Options{Outlets: 4}, cfg)
+}
+
+// newCycleRigWith is newCycleRig with the simulator's options (its
+// clock is the rig's).
+func newCycleRigWith(t *testing.T, opt pdusim.Options, cfg snmppdu.Config) *cycleRig {
 	r := &cycleRig{simClk: clock.NewFake(t0), ourClk: clock.NewFake(t0), log: &testlog.Buffer{}}
-	r.sim = startSim(t, pdusim.Options{Outlets: 4, Clock: r.simClk})
+	opt.Clock = r.simClk
+	r.sim = startSim(t, opt)
 	cfg.Logger = slog.New(slog.NewTextHandler(r.log, nil))
 	r.c = client(t, r.sim, cfg)
 	return r

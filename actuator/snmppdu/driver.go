@@ -17,7 +17,7 @@ var Driver = actuator.Driver{
 	Name:      "snmp_pdu",
 	Brand:     "APC switched rack PDUs (and others as table entries)",
 	Models:    "APC rPDU AP79xx, rPDU2g AP7900B/AP89xx, MasterSwitch AP92xx/AP96xx; told apart by sysObjectID",
-	Transport: "SNMP v1/v2c (community) or v3 (user, SHA/MD5, AES/DES) over UDP",
+	Transport: "SNMP v1/v2c (community) or v3 (user, SHA/MD5/SHA-224/SHA-256, AES/DES) over UDP",
 	FlipBack:  "the PDU's own reboot command (immediateReboot / outletReboot) with its reboot duration",
 	Settings:  func() config.PlugSettings { return &Settings{} },
 	New: func(c config.PlugConfig, env actuator.DriverEnv) (actuator.Plug, error) {
@@ -54,7 +54,8 @@ type Settings struct {
 	// (default private, as APC ships it).
 	Community     commoncfg.Secret `yaml:"community,omitempty"`
 	CommunityFile string           `yaml:"community_file,omitempty"`
-	// AuthProtocol is SHA (default) or MD5; PrivProtocol AES (default) or
+	// AuthProtocol is SHA (default), MD5, SHA-224 or SHA-256; PrivProtocol
+	// AES (default) or
 	// DES, used when priv_password is given.
 	AuthProtocol     string           `yaml:"auth_protocol,omitempty"`
 	PrivProtocol     string           `yaml:"priv_protocol,omitempty"`

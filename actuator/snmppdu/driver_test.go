@@ -21,7 +21,7 @@ func TestConfigErrorsNameLineAndKey(t *testing.T) {
 		{"{name: p, type: snmp_pdu, host: h, version: 2}", `version "2": write 2c`},
 		{"{name: p, type: snmp_pdu, host: h, version: \"3\", community: x}", "community is for version 1 and 2c"},
 		{"{name: p, type: snmp_pdu, host: h, priv_protocol: AES}", "are for version 3"},
-		{"{name: p, type: snmp_pdu, host: h, version: \"3\", auth_protocol: SHA512}", `auth_protocol "SHA512": use SHA or MD5`},
+		{"{name: p, type: snmp_pdu, host: h, version: \"3\", auth_protocol: SHA512}", `auth_protocol "SHA512": use SHA, MD5, SHA-224 or SHA-256`},
 		{"{name: p, type: snmp_pdu, host: h, reboot_duration: 1500ms}", "whole seconds"},
 		{"{name: p, type: snmp_pdu, host: h, comunity: x}", "comunity"},
 	} {

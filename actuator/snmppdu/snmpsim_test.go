@@ -34,6 +34,8 @@ const (
 	v3User = "restartinator"
 	v3Auth = "auth-pass-1234"
 	v3Priv = "priv-pass-1234"
+	// v3UserMD5 is snmpsim's second user: MD5 and DES.
+	v3UserMD5 = "restartinator-md5"
 )
 
 // masterSwitchFixture is the LibreNMS walk of an APC MasterSwitch AP9606.
@@ -83,7 +85,8 @@ func startSnmpsim(t *testing.T, files map[string]string) (host string, port int)
 	pc.Close()
 	args := []string{"--data-dir=" + filepath.Join(dir, "data"), "--cache-dir=" + filepath.Join(dir, "cache"),
 		fmt.Sprintf("--agent-udpv4-endpoint=127.0.0.1:%d", port), "--logging-method=stderr",
-		"--v3-user=" + v3User, "--v3-auth-key=" + v3Auth, "--v3-auth-proto=SHA", "--v3-priv-key=" + v3Priv, "--v3-priv-proto=AES"}
+		"--v3-user=" + v3User, "--v3-auth-key=" + v3Auth, "--v3-auth-proto=SHA", "--v3-priv-key=" + v3Priv, "--v3-priv-proto=AES",
+		"--v3-user=" + v3UserMD5, "--v3-auth-key=" + v3Auth, "--v3-auth-proto=MD5", "--v3-priv-key=" + v3Priv, "--v3-priv-proto=DES"}
 	if os.Geteuid() == 0 {
 		args = append(args, "--process-user=nobody", "--process-group=nogroup")
 	}
@@ -129,6 +132,8 @@ func TestAgainstSnmpsimMasterSwitch(t *testing.T) {
 		{"v2c", snmppdu.Config{Version: "2c", Community: "ms"}},
 		{"v1", snmppdu.Config{Version: "1", Community: "ms"}},
 		{"v3 authPriv SHA/AES", snmppdu.Config{Version: "3", Username: v3User, AuthPassword: v3Auth, PrivPassword: v3Priv, ContextName: "ms"}},
+		{"v3 authPriv MD5/DES", snmppdu.Config{Version: "3", Username: v3UserMD5, AuthProtocol: "MD5", AuthPassword: v3Auth,
+			PrivProtocol: "DES", PrivPassword: v3Priv, ContextName: "ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg

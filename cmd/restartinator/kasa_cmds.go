@@ -483,7 +483,7 @@ func simulateCommand(app *kingpin.Application) command {
 	cl.Flag("protocol", "Kasa: xor, klap or aes for each plug, in order (default: what the model or recording speaks).").StringsVar(&protocols)
 	cl.Flag("outlets", "Number of outlets for each plug, in order (default: the model's). Not for Kasa models.").IntsVar(&outlets)
 	cl.Flag("username", "User of the simulated plugs (Kasa: the KLAP or AES account, default the Kasa default account for KLAP, the Tapo one for AES).").StringVar(&username)
-	cl.Flag("password", "Password of the simulated plugs; for Shelly and Tasmota it turns authentication on.").StringVar(&password)
+	cl.Flag("password", "Password of the simulated plugs; for Shelly and Tasmota it turns authentication on; for apc-rpdu, with --username, it is the SNMPv3 user's auth (SHA) and priv (AES) passphrase.").StringVar(&password)
 	cl.Flag("config", "YAML file listing plugs: {plugs: [{model, from, listen, protocol, outlets, username, password, alias, off_time}]}.").PlaceHolder("FILE").StringVar(&configFile)
 	cl.Flag("off-time", "ipmi-bmc: how long the BMC's power cycle keeps power off (default 1s; Set Power Cycle Interval changes it).").DurationVar(&offTime)
 	return command{clause: cl, run: func(ctx context.Context, logger *slog.Logger, stdout io.Writer) int {

@@ -168,10 +168,16 @@ func startPDUSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {
 	if s.From != "" || s.Protocol != "" {
 		return nil, fmt.Errorf("model %s: --from and --protocol are for Kasa models", s.Model)
 	}
-	if s.Username != "" || s.Password != "" {
-		return nil, fmt.Errorf("model %s: the simulated PDU speaks SNMP v1/v2c with the communities public (read) and private (write); it has no v3 user", s.Model)
+	// --username (and --password) add an SNMPv3 user: authPriv with
+	// SHA and AES, the password both its auth and its priv passphrase;
+	// noAuthNoPriv without a password.
+	var users []pdusim.User
+	if s.Username != "" {
+		users = append(users, pdusim.User{Name: s.Username, AuthPassword: s.Password, PrivPassword: s.Password})
+	} else if s.Password != "" {
+		return nil, fmt.Errorf("model %s: --password is the SNMPv3 user's passphrase; give --username too", s.Model)
 	}
-	return pdusim.Start(pdusim.Options{Outlets: s.Outlets, Listen: s.Listen, Logger: logger})
+	return pdusim.Start(pdusim.Options{Outlets: s.Outlets, Listen: s.Listen, Users: users, Logger: logger})
 }
 
 func startRedfishSimulator(s simPlug, logger *slog.Logger) (runningSim, error) {

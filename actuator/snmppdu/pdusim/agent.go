@@ -30,6 +30,15 @@ func (p *PDU) serve() {
 // handle answers one datagram; nil means no answer (bad packet, unknown
 // community, or the Unreachable fault), as a real agent drops them.
 func (p *PDU) handle(pkt []byte) []byte {
+	p.mu.Lock()
+	fault := p.fault
+	p.mu.Unlock()
+	if fault == Unreachable {
+		return nil
+	}
+	if isV3(pkt) {
+		return p.handleV3(pkt)
+	}
 	dec := &gosnmp.GoSNMP{Version: gosnmp.Version2c, Logger: gosnmp.NewLogger(nil)}
 	req, err := dec.SnmpDecodePacket(pkt)
 	if err != nil {
@@ -37,18 +46,12 @@ func (p *PDU) handle(pkt []byte) []byte {
 		return nil
 	}
 	if req.Version != gosnmp.Version1 && req.Version != gosnmp.Version2c {
-		p.log.Debug("pdusim: only v1 and v2c are simulated; dropped", "version", req.Version)
+		p.log.Debug("pdusim: unknown SNMP version; dropped", "version", req.Version)
 		return nil
 	}
 	write := req.Community == p.opt.WriteCommunity
 	if !write && req.Community != p.opt.ReadCommunity {
 		p.log.Debug("pdusim: unknown community; dropped")
-		return nil
-	}
-	p.mu.Lock()
-	fault := p.fault
-	p.mu.Unlock()
-	if fault == Unreachable {
 		return nil
 	}
 	resp := &gosnmp.SnmpPacket{Version: req.Version, Community: req.Community, PDUType: gosnmp.GetResponse,
@@ -77,8 +80,21 @@ func (p *PDU) handle(pkt []byte) []byte {
 	return b
 }
 
+// isV3 says whether a datagram is an SNMPv3 message: a SEQUENCE whose
+// first element is the INTEGER 3.
+func isV3(pkt []byte) bool {
+	r, err := newBERReader(pkt).enter("message")
+	if err != nil {
+		return false
+	}
+	v, err := r.integer("msgVersion")
+	return err == nil && v == 3
+}
+
 func varbind(name string, v value) gosnmp.SnmpPDU {
 	switch {
+	case v.counter:
+		return gosnmp.SnmpPDU{Name: name, Type: gosnmp.Counter32, Value: uint(v.n)}
 	case v.isOID:
 		return gosnmp.SnmpPDU{Name: name, Type: gosnmp.ObjectIdentifier, Value: v.s}
 	case v.ticks:

@@ -59,6 +59,7 @@ type value struct {
 	gauge    bool
 	ticks    bool
 	isOID    bool
+	counter  bool
 	n        int
 	s        string
 	writable bool

@@ -4,8 +4,7 @@
 // the communities public (read) and private (write) APC ships, the outlet
 // control, config and status tables, the reboot command with the outlet's
 // reboot duration on the simulator's clock, delayed on/off with the
-// outlets' power-on/off times, and the phase load. SNMPv3 is not simulated;
-// the tests use Debian's snmpsim for it.
+// outlets' power-on/off times, and the phase load.
 package pdusim
 
 import (
@@ -13,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,8 +68,17 @@ type Options struct {
 	SysObjectID string
 	// Amperes is what each outlet that is on draws (default 0.4).
 	Amperes float64
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	// Users are the SNMPv3 users (none: v3 requests get reports of
+	// usmStatsUnknownUserNames). Each may read and write.
+	Users []User
+	// EngineID is the agent's snmpEngineID (default: RFC 3411 MAC format
+	// under APC's enterprise number, 80:00:01:3e:03 and a MAC in APC's
+	// 00:c0:b7 block made from the port). EngineBoots is snmpEngineBoots
+	// (default 1); snmpEngineTime counts seconds on Clock from Start.
+	EngineID    []byte
+	EngineBoots int
+	Clock       clock.Clock
+	Logger      *slog.Logger
 }
 
 // Fault is a failure the PDU shows until cleared with SetFault(NoFault).
@@ -110,6 +120,13 @@ type PDU struct {
 	outlets []Outlet
 	fault   Fault
 	sets    int // SETs that changed something, for tests
+
+	// SNMPv3 engine: fixed at Start but the counters and the salt.
+	engineID []byte
+	boots    int
+	users    map[string]*usmUser
+	counters map[string]int
+	salt     uint64
 
 	done chan struct{}
 }
@@ -154,7 +171,35 @@ func Start(opt Options) (*PDU, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pdusim: %w", err)
 	}
-	p := &PDU{opt: opt, conn: conn, log: opt.Logger, start: opt.Clock.Now(), done: make(chan struct{})}
+	if opt.EngineBoots == 0 {
+		opt.EngineBoots = 1
+	}
+	if opt.EngineBoots < 1 || opt.EngineBoots >= 0x7fffffff {
+		conn.Close()
+		return nil, fmt.Errorf("pdusim: engine boots %d: RFC 3414 allows 1 to 2147483646", opt.EngineBoots)
+	}
+	if opt.EngineID == nil {
+		port := conn.LocalAddr().(*net.UDPAddr).Port
+		opt.EngineID = []byte{0x80, 0x00, 0x01, 0x3e, 0x03, 0x00, 0xc0, 0xb7, 0x5d, byte(port >> 8), byte(port)}
+	}
+	if len(opt.EngineID) < 5 || len(opt.EngineID) > 32 {
+		conn.Close()
+		return nil, fmt.Errorf("pdusim: engine ID of %d octets: RFC 3411 wants 5 to 32", len(opt.EngineID))
+	}
+	p := &PDU{opt: opt, conn: conn, log: opt.Logger, start: opt.Clock.Now(), done: make(chan struct{}),
+		engineID: opt.EngineID, boots: opt.EngineBoots, users: map[string]*usmUser{}, counters: map[string]int{}}
+	for _, u := range opt.Users {
+		if p.users[u.Name] != nil {
+			conn.Close()
+			return nil, fmt.Errorf("pdusim: SNMPv3 user %q twice", u.Name)
+		}
+		uu, err := newUSMUser(u, p.engineID)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("pdusim: %w", err)
+		}
+		p.users[u.Name] = uu
+	}
 	for i := range opt.Outlets {
 		p.outlets = append(p.outlets, Outlet{Name: "Outlet " + strconv.Itoa(i+1), On: true, RebootDuration: 5 * time.Second})
 	}
@@ -173,7 +218,22 @@ func (p *PDU) Port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
 
 // Describe says what it is, for restartinator simulate.
 func (p *PDU) Describe() string {
-	return fmt.Sprintf("apc-rpdu (snmp v1/v2c, communities %s/%s, %d outlets)", p.opt.ReadCommunity, p.opt.WriteCommunity, len(p.outlets))
+	v3 := ""
+	for _, u := range p.opt.Users {
+		v3 += fmt.Sprintf(", v3 user %s %s", u.Name, p.users[u.Name].describe())
+	}
+	return fmt.Sprintf("apc-rpdu (snmp v1/v2c/v3, communities %s/%s%s, engine ID %x, %d outlets)", p.opt.ReadCommunity, p.opt.WriteCommunity, v3, p.engineID, len(p.outlets))
+}
+
+// EngineID is the agent's snmpEngineID.
+func (p *PDU) EngineID() []byte { return slices.Clone(p.engineID) }
+
+// Counter is the value of one of the RFC 3412/3414 counters the agent
+// keeps (usmStats*, snmpInASNParseErrs …), by OID.
+func (p *PDU) Counter(oid string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counters[strings.TrimPrefix(oid, ".")]
 }
 
 // Close stops it.
@@ -294,6 +354,13 @@ func (p *PDU) viewLocked() *view {
 	v.add(identNumOutlets, value{integer: true, n: len(p.outlets)})
 	v.add(identPowerWatts, value{integer: true, n: p.watts()})
 	v.add(loadStatus, value{gauge: true, n: int(p.amps()*10 + 0.5)})
+	v.add(snmpEngineID, value{s: string(p.engineID)})
+	v.add(snmpEngineBoots, value{integer: true, n: p.boots})
+	v.add(snmpEngineTime, value{integer: true, n: p.engineTime()})
+	v.add(snmpEngineMaxMessageSize, value{integer: true, n: maxMessageSize})
+	for _, c := range counterOIDs {
+		v.add(c, value{counter: true, n: p.counters[c]})
+	}
 	for i, o := range p.outlets {
 		n := strconv.Itoa(i + 1)
 		state := 2
