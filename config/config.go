@@ -31,6 +31,9 @@ type Config struct {
 	// deviceLines is where each device's name stands in the file, for
 	// errors about references between devices (0 or absent: unknown).
 	deviceLines map[string]int
+	// source is the YAML file's text while it is validated, to find the
+	// line of a key a plug type's check complains about.
+	source []byte
 }
 
 // GlobalConfig holds settings for the whole process.

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -27,7 +26,7 @@ func (k *KasaSettings) Check() error {
 		k.Protocol = ProtocolAuto
 	}
 	if !slices.Contains(KasaProtocols, k.Protocol) {
-		return fmt.Errorf("protocol %q is not one of %s", k.Protocol, strings.Join(KasaProtocols, ", "))
+		return KeyErrorf("protocol", "protocol %q is not one of %s", k.Protocol, strings.Join(KasaProtocols, ", "))
 	}
 	return nil
 }

@@ -65,7 +65,12 @@ func load(data []byte, name string) (*Config, error) {
 	}
 	c.Notifications.locateChannels(data)
 	c.locateDevices(data)
-	if err := c.validate(); err != nil {
+	if c.Format == FormatYAML {
+		c.source = data
+	}
+	err = c.validate()
+	c.source = nil
+	if err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"go.yaml.in/yaml/v2"
+	yaml3 "go.yaml.in/yaml/v3"
 )
 
 // PlugSettings are one plug type's own keys: a pointer to a struct with yaml
@@ -18,7 +19,96 @@ import (
 type PlugSettings interface {
 	// Check validates and normalises the keys after decoding; an error names
 	// the key and says what to use instead. It is prefixed with the plug.
+	// An error about one key is a *KeyError (see KeyErrorf), several are
+	// joined with errors.Join: config then adds the key's line in the file.
 	Check() error
+}
+
+// KeyError is a plug type's complaint about one of its keys. Its text is
+// the complaint; config.Load prefixes the line and key it found in the file.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// KeyErrorf is a KeyError about key, its message formatted as fmt.Errorf.
+func KeyErrorf(key, format string, args ...any) error {
+	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// settingsErrors turns a type's Check error into config errors: each named
+// after the plug, and when the file is known (the entry is the index-th of
+// plugs:) "line N: key "K": …" at the key's line, or the entry's line for an
+// error that names no key.
+func settingsErrors(where string, err error, source []byte, index int) []error {
+	var all []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	} else {
+		all = []error{err}
+	}
+	var entry *yaml3.Node
+	if source != nil {
+		entry = plugEntryNode(source, index)
+	}
+	out := make([]error, 0, len(all))
+	for _, e := range all {
+		var ke *KeyError
+		switch {
+		case errors.As(e, &ke) && entry != nil:
+			out = append(out, fmt.Errorf("line %d: key %q: %s: %w", keyLine(entry, ke.Key), ke.Key, where, e))
+		case entry != nil:
+			out = append(out, fmt.Errorf("line %d: %s: %w", entry.Line, where, e))
+		default:
+			out = append(out, fmt.Errorf("%s: %w", where, e))
+		}
+	}
+	return out
+}
+
+// plugEntryNode is the index-th entry of the file's plugs: list, parsed
+// again with positions only when a type's check has failed (the decode
+// itself keeps none).
+func plugEntryNode(source []byte, index int) *yaml3.Node {
+	var doc yaml3.Node
+	if yaml3.Unmarshal(source, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	plugs := mapValue(doc.Content[0], "plugs")
+	if plugs == nil || plugs.Kind != yaml3.SequenceNode || index >= len(plugs.Content) {
+		return nil
+	}
+	if e := plugs.Content[index]; e.Kind == yaml3.MappingNode {
+		return e
+	}
+	return nil
+}
+
+// mapValue is the value of key in a mapping node, nil if absent.
+func mapValue(m *yaml3.Node, key string) *yaml3.Node {
+	if m.Kind != yaml3.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// keyLine is the line of key in the entry, or the entry's own line when
+// the key is not written there (a default, or a merged anchor).
+func keyLine(entry *yaml3.Node, key string) int {
+	for i := 0; i+1 < len(entry.Content); i += 2 {
+		if entry.Content[i].Value == key {
+			return entry.Content[i].Line
+		}
+	}
+	return entry.Line
 }
 
 // PlugType is how the config knows one type of plug: its name (the value of

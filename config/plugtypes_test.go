@@ -56,7 +56,8 @@ func TestPlugTypes(t *testing.T) {
 			want: `line 5: unknown key "protocol" for a plug of type testrelay (its keys: name, type, host, port, username, password, password_file, timeout, flip_back, channels, invert)`},
 		"kasa key on a bare type": {in: "plugs:\n  - name: p\n    type: testbare\n    host: h\n\n    protocol: xor\n",
 			want: `line 6: unknown key "protocol" for a plug of type testbare`},
-		"type's own check": {in: "plugs:\n  - {name: p, type: testrelay, host: h, channels: 99}\n", want: `plug "p": channels must be 1 to 16`},
+		// A complaint that names no key (not a KeyError) gets the entry's line.
+		"type's own check": {in: "plugs:\n  - {name: p, type: testrelay, host: h, channels: 99}\n", want: `line 2: plug "p": channels must be 1 to 16`},
 		"required without a timer": {in: "plugs:\n  - {name: p, type: testrelay, host: h, flip_back: required}\n",
 			want: `plug "p": flip_back: required, but a testrelay plug has no timer of its own`},
 		"unknown type":              {in: "plugs:\n  - {name: p, type: zigbee, host: h}\n", want: `line 2: type: "zigbee" is not a plug type restartinator knows: use one of kasa, testbare, testrelay`},

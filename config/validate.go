@@ -60,7 +60,7 @@ func (c *Config) validate() error {
 			fail("plug %q is defined twice: plug names must be unique", p.Name)
 		}
 		plugs[p.Name] = p
-		errs = append(errs, p.check()...)
+		errs = append(errs, p.checkIn(c.source, i)...)
 	}
 
 	names := map[string]bool{}
@@ -219,7 +219,11 @@ func (s DeviceSettings) check(where string) error {
 	return errors.Join(errs...)
 }
 
-func (p *PlugConfig) check() []error {
+func (p *PlugConfig) check() []error { return p.checkIn(nil, 0) }
+
+// checkIn is check for the index-th entry of plugs: in the file source
+// (nil: not from a file), so a type's complaint names its key's line.
+func (p *PlugConfig) checkIn(source []byte, index int) []error {
 	var errs []error
 	where := fmt.Sprintf("plug %q", p.Name)
 	t, err := p.checkType()
@@ -234,7 +238,7 @@ func (p *PlugConfig) check() []error {
 	}
 	if err == nil && p.Settings != nil {
 		if err := p.Settings.Check(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			errs = append(errs, settingsErrors(where, err, source, index)...)
 		}
 	}
 	p.FlipBack = lower(p.FlipBack)

@@ -50,18 +50,18 @@ func (s *Settings) Check() error {
 	switch s.Auth {
 	case "", AuthSession, AuthBasic:
 	default:
-		errs = append(errs, fmt.Errorf("auth %q: use session or basic", s.Auth))
+		errs = append(errs, config.KeyErrorf("auth", "auth %q: use session or basic", s.Auth))
 	}
 	if s.FingerprintSHA256 != "" {
 		if _, err := ParseFingerprint(s.FingerprintSHA256); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &config.KeyError{Key: "fingerprint_sha256", Err: err})
 		}
 	}
 	if s.InsecureSkipVerify && (s.CAFile != "" || s.FingerprintSHA256 != "") {
-		errs = append(errs, errors.New("insecure_skip_verify with ca_file or fingerprint_sha256: choose one; pinning the fingerprint is the safe way to accept a self-signed certificate"))
+		errs = append(errs, config.KeyErrorf("insecure_skip_verify", "insecure_skip_verify with ca_file or fingerprint_sha256: choose one; pinning the fingerprint is the safe way to accept a self-signed certificate"))
 	}
 	if s.CAFile != "" && s.FingerprintSHA256 != "" {
-		errs = append(errs, errors.New("ca_file and fingerprint_sha256: choose one (the pin replaces chain verification)"))
+		errs = append(errs, config.KeyErrorf("fingerprint_sha256", "ca_file and fingerprint_sha256: choose one (the pin replaces chain verification)"))
 	}
 	return errors.Join(errs...)
 }

@@ -1,8 +1,6 @@
 package shelly
 
 import (
-	"errors"
-
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/config"
 )
@@ -36,7 +34,7 @@ type Settings struct {
 // Check accepts 0 (detect), 1, or 2 and up.
 func (s *Settings) Check() error {
 	if s.Generation < 0 || s.Generation > 9 {
-		return errors.New("generation must be 1 (Gen1 HTTP API) or 2 (Gen2+ RPC, also for Gen3 and Gen4), or left out to detect it")
+		return config.KeyErrorf("generation", "generation must be 1 (Gen1 HTTP API) or 2 (Gen2+ RPC, also for Gen3 and Gen4), or left out to detect it")
 	}
 	return nil
 }

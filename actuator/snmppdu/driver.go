@@ -76,30 +76,43 @@ func (s *Settings) Check() error {
 		s.Version = V2c
 	case "1", "2c", "3":
 	case "2", "2C", "v2c":
-		errs = append(errs, fmt.Errorf("version %q: write 2c", s.Version))
+		errs = append(errs, config.KeyErrorf("version", "version %q: write 2c", s.Version))
 	default:
-		errs = append(errs, fmt.Errorf("version %q: use 1, 2c or 3", s.Version))
+		errs = append(errs, config.KeyErrorf("version", "version %q: use 1, 2c or 3", s.Version))
 	}
 	if s.Community != "" && s.CommunityFile != "" {
-		errs = append(errs, errors.New("community and community_file: give one"))
+		errs = append(errs, config.KeyErrorf("community_file", "community and community_file: give one"))
 	}
 	if s.PrivPassword != "" && s.PrivPasswordFile != "" {
-		errs = append(errs, errors.New("priv_password and priv_password_file: give one"))
+		errs = append(errs, config.KeyErrorf("priv_password_file", "priv_password and priv_password_file: give one"))
 	}
 	if s.Version == V3 && (s.Community != "" || s.CommunityFile != "") {
-		errs = append(errs, errors.New("community is for version 1 and 2c; version 3 uses username and password"))
+		errs = append(errs, config.KeyErrorf(map[bool]string{true: "community", false: "community_file"}[s.Community != ""],
+			"community is for version 1 and 2c; version 3 uses username and password"))
 	}
-	if s.Version != V3 && (s.AuthProtocol != "" || s.PrivProtocol != "" || s.PrivPassword != "" || s.PrivPasswordFile != "" || s.ContextName != "") {
-		errs = append(errs, errors.New("auth_protocol, priv_protocol, priv_password and context_name are for version 3"))
+	if s.Version != V3 {
+		// The first v3-only key given.
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"auth_protocol", s.AuthProtocol != ""}, {"priv_protocol", s.PrivProtocol != ""}, {"priv_password", s.PrivPassword != ""},
+			{"priv_password_file", s.PrivPasswordFile != ""}, {"context_name", s.ContextName != ""},
+		} {
+			if k.set {
+				errs = append(errs, config.KeyErrorf(k.key, "auth_protocol, priv_protocol, priv_password and context_name are for version 3"))
+				break
+			}
+		}
 	}
 	if _, err := authProtocol(s.AuthProtocol); err != nil {
-		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), "snmp_pdu: ")))
+		errs = append(errs, config.KeyErrorf("auth_protocol", "%s", strings.TrimPrefix(err.Error(), "snmp_pdu: ")))
 	}
 	if _, err := privProtocol(s.PrivProtocol); err != nil {
-		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), "snmp_pdu: ")))
+		errs = append(errs, config.KeyErrorf("priv_protocol", "%s", strings.TrimPrefix(err.Error(), "snmp_pdu: ")))
 	}
 	if d := s.RebootDuration.D(); d != 0 && (d < time.Second || d > time.Hour || d%time.Second != 0) {
-		errs = append(errs, fmt.Errorf("reboot_duration %s: whole seconds from 1s (APC PDUs take 5s to 60s)", d))
+		errs = append(errs, config.KeyErrorf("reboot_duration", "reboot_duration %s: whole seconds from 1s (APC PDUs take 5s to 60s)", d))
 	}
 	return errors.Join(errs...)
 }
