@@ -334,7 +334,7 @@ func (s *Supervisor) bmcReader(plug string) probe.BMCReader {
 		}
 		r, ok := p.(actuator.BMCStatusReader)
 		if !ok {
-			return actuator.BMCStatus{}, fmt.Errorf("plug %q is not a BMC: a bmc probe needs a plug of type redfish", plug)
+			return actuator.BMCStatus{}, fmt.Errorf("plug %q is not a BMC: a bmc probe needs a plug of type redfish or ipmi", plug)
 		}
 		return r.BMCStatus(ctx)
 	}

@@ -124,6 +124,6 @@ func checkPowerProbe(d *DeviceConfig, p *ProbeConfig, fail func(string, ...any))
 
 func checkBMCProbe(d *DeviceConfig, _ *ProbeConfig, fail func(string, ...any)) {
 	if d.Plug == "" {
-		fail("a bmc probe asks the server's BMC: set plug to its redfish plug")
+		fail("a bmc probe asks the server's BMC: set plug to its redfish or ipmi plug")
 	}
 }

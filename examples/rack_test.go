@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/actuator/ipmi"
 	"github.com/restartinator/restartinator/actuator/redfish"
 	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/actuator/snmppdu"
@@ -16,7 +17,7 @@ import (
 // TestRackExamplesLoad checks the PDU and BMC examples with their drivers
 // registered, as the program registers them.
 func TestRackExamplesLoad(t *testing.T) {
-	for _, d := range []actuator.Driver{snmppdu.Driver, redfish.Driver} {
+	for _, d := range []actuator.Driver{snmppdu.Driver, redfish.Driver, ipmi.Driver} {
 		if _, ok := actuator.LookupDriver(d.Name); !ok {
 			actuator.Register(d)
 		}
@@ -35,13 +36,13 @@ func TestRackExamplesLoad(t *testing.T) {
 	if err := os.WriteFile(ca, bmc.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"snmp-pdu.yml", "redfish.yml"} {
+	for _, name := range []string{"snmp-pdu.yml", "redfish.yml", "ipmi.yml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		text := string(data)
-		for _, f := range []string{"/etc/restartinator/pdu.community", "/etc/restartinator/pdu.auth", "/etc/restartinator/pdu.priv", "/etc/restartinator/bmc.pass"} {
+		for _, f := range []string{"/etc/restartinator/pdu.community", "/etc/restartinator/pdu.auth", "/etc/restartinator/pdu.priv", "/etc/restartinator/bmc.pass", "/etc/restartinator/ipmi.pass", "/etc/restartinator/ipmi-monitor.pass"} {
 			text = strings.ReplaceAll(text, f, secret)
 		}
 		text = strings.ReplaceAll(text, "/etc/restartinator/bmc-ca.pem", ca)

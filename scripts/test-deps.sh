@@ -31,6 +31,8 @@ command -v snmpsimd >/dev/null 2>&1 || debs+=(snmpsim)
 command -v snmpget >/dev/null 2>&1 || debs+=(snmp)
 # issue 15: ipmitool (lanplus) drives the IPMI BMC simulator.
 command -v ipmitool >/dev/null 2>&1 || debs+=(ipmitool)
+# issue 15: OpenIPMI's ipmi_sim, a third-party BMC simulator, for the ipmi driver.
+command -v ipmi_sim >/dev/null 2>&1 || debs+=(openipmi)
 
 if [ ${#debs[@]} -gt 0 ]; then
 	sudo=""

@@ -5,6 +5,7 @@ package drivers
 
 import (
 	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/actuator/ipmi"
 	"github.com/restartinator/restartinator/actuator/kasa"
 	"github.com/restartinator/restartinator/actuator/redfish"
 	"github.com/restartinator/restartinator/actuator/shelly"
@@ -19,6 +20,7 @@ var All = []actuator.Driver{
 	tasmota.Driver,
 	snmppdu.Driver,
 	redfish.Driver,
+	ipmi.Driver,
 }
 
 func init() {

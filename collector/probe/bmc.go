@@ -41,7 +41,7 @@ func init() {
 
 func newBMCFromConfig(d *config.DeviceConfig, timeout time.Duration, opts Options) (*BMC, error) {
 	if opts.BMCReader == nil {
-		return nil, errors.New("a bmc probe asks the server's BMC, but no BMC reader was given (is the device's plug a redfish plug?)")
+		return nil, errors.New("a bmc probe asks the server's BMC, but no BMC reader was given (is the device's plug a redfish or ipmi plug?)")
 	}
 	return NewBMC(opts.BMCReader, timeout, "BMC "+strconv.Quote(d.Plug)), nil
 }
