@@ -47,7 +47,7 @@ func plugCommands(app *kingpin.Application) []command {
 	plug.Flag("username", "The plug's user: the TP-Link cloud account for Kasa KLAP and AES, the web login for Shelly (default admin) and Tasmota.").StringVar(&pf.username)
 	plug.Flag("password-file", "File holding that user's password.").PlaceHolder("FILE").StringVar(&pf.passwordFile)
 	plug.Flag("timeout", "Timeout for each request to the plug.").Default("5s").DurationVar(&pf.timeout)
-	plug.Flag("setting", "One of the type's own config keys as KEY=VALUE, as in a plugs: entry (snmp_pdu community=private, version=3; redfish fingerprint_sha256=HEX, ca_file=FILE). Repeatable.").PlaceHolder("KEY=VALUE").StringsVar(&pf.settings)
+	plug.Flag("setting", "One of the type's own config keys as KEY=VALUE, as in a plugs: entry (snmp_pdu community=private, version=3; redfish fingerprint_sha256=HEX, ca_file=FILE; ipmi cipher_suite=3, power_off=soft). Repeatable.").PlaceHolder("KEY=VALUE").StringsVar(&pf.settings)
 	plug.Flag("output", "Output format: text or json.").Short('o').Default("text").EnumVar(&pf.output, "text", "json")
 
 	status := plug.Command("status", "Show model, versions, relay state of each outlet and energy readings.")
