@@ -338,9 +338,9 @@ func TestErrorsSayWhatToCheck(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var ke *kasa.Error
+			var ke *actuator.PlugError
 			if !errors.As(err, &ke) {
-				t.Fatalf("err %T is not a *kasa.Error: %v", err, err)
+				t.Fatalf("err %T is not a *actuator.PlugError: %v", err, err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

@@ -7,29 +7,9 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/restartinator/restartinator/actuator"
 )
-
-// Error is a failed operation on one plug, with a hint saying what to check.
-type Error struct {
-	Plug string // host:port, or the configured name
-	Op   string // what we tried, e.g. "switch outlet 2 on"
-	Err  error
-	Hint string
-}
-
-func (e *Error) Error() string {
-	msg := "plug " + e.Plug + ": "
-	if e.Op != "" {
-		msg += e.Op + ": "
-	}
-	msg += e.Err.Error()
-	if e.Hint != "" {
-		msg += " — " + e.Hint
-	}
-	return msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
 
 // DeviceError is a non-zero error code in a device's answer.
 type DeviceError struct {
@@ -56,16 +36,9 @@ var ErrNotAPlug = errors.New("device has no relay to switch")
 // auto-detection moves on to the next one.
 var errProtocol = errors.New("answer is not in the expected protocol")
 
-// wrap turns err into an *Error for plug with a hint chosen from its cause.
+// wrap names the plug in err and adds the hint for its cause.
 func wrap(plug, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ke *Error
-	if errors.As(err, &ke) {
-		return err
-	}
-	return &Error{Plug: plug, Op: op, Err: err, Hint: hint(err)}
+	return actuator.WrapPlugError("plug", plug, op, err, hint)
 }
 
 func hint(err error) string {

@@ -170,13 +170,14 @@ func (e *httpError) Error() string {
 	return s
 }
 
+// wrap names the BMC and what we asked it in err.
 func (c *Client) wrap(what string, err error) error {
 	hint := ""
 	var ce *tls.CertificateVerificationError
 	if errors.As(err, &ce) || strings.Contains(err.Error(), "certificate") {
-		hint = " — BMCs ship self-signed certificates: give ca_file, or pin it with fingerprint_sha256"
+		hint = "BMCs ship self-signed certificates: give ca_file, or pin it with fingerprint_sha256"
 	}
-	return fmt.Errorf("BMC %s: %s: %w%s", c.base, what, err, hint)
+	return &actuator.PlugError{Kind: "BMC", Plug: c.base, Op: what, Err: err, Hint: hint}
 }
 
 // do sends one request with the configured authentication and returns the

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/shelly"
 )
 
@@ -141,7 +142,7 @@ func TestBadAnswers(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var se *shelly.Error
+			var se *actuator.PlugError
 			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), "shelly 127.0.0.1:") {
 				t.Errorf("error %q does not name the device", err)
 			}

@@ -325,9 +325,9 @@ func TestFaults(t *testing.T) {
 			for _, f := range []shellysim.Fault{shellysim.Refuse, shellysim.Hang, shellysim.Unreachable} {
 				sim.SetFault(f)
 				_, err := c.Status(ctx)
-				var se *shelly.Error
+				var se *actuator.PlugError
 				if !errors.As(err, &se) || se.Hint == "" {
-					t.Errorf("%v: err = %v, want a *shelly.Error with a hint", f, err)
+					t.Errorf("%v: err = %v, want a *actuator.PlugError with a hint", f, err)
 				}
 				sim.SetFault(shellysim.NoFault)
 			}

@@ -4,33 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"strconv"
-	"syscall"
+
+	"github.com/restartinator/restartinator/actuator"
 )
-
-// Error is a failed operation on one device, with a hint saying what to check.
-type Error struct {
-	Plug string // host:port
-	Op   string // what we tried, e.g. "switch outlet 1 off"
-	Err  error
-	Hint string
-}
-
-func (e *Error) Error() string {
-	msg := "shelly " + e.Plug + ": "
-	if e.Op != "" {
-		msg += e.Op + ": "
-	}
-	msg += e.Err.Error()
-	if e.Hint != "" {
-		msg += " — " + e.Hint
-	}
-	return msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
 
 // RPCError is an error object in a Gen2+ answer, or a Gen1 error status.
 type RPCError struct {
@@ -54,21 +31,13 @@ var (
 	ErrNoTimer = errors.New("the device switched off but shows no flip-back timer running")
 )
 
+// wrap names the device in err and adds the hint for its cause.
 func wrap(plug, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *Error
-	if errors.As(err, &se) {
-		return err
-	}
-	return &Error{Plug: plug, Op: op, Err: err, Hint: hint(err)}
+	return actuator.WrapPlugError("shelly", plug, op, err, hint)
 }
 
 func hint(err error) string {
 	var re *RPCError
-	var ne net.Error
-	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return ""
@@ -82,14 +51,8 @@ func hint(err error) string {
 		return "is this a Shelly device, and is the port right?"
 	case errors.As(err, &re):
 		return "the device rejected the request; check the outlet and the firmware"
-	case errors.As(err, &dnsErr):
-		return "check the host name"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "is the device on the network, and is the port right?"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "is the device powered and on the network?"
 	}
-	return "is the device on the network?"
+	return actuator.NetworkHint(err)
 }
 
 var errNoChallenge = errors.New("the device answered 401 without a digest challenge")

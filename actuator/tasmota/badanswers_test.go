@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/tasmota"
 )
 
@@ -51,9 +52,9 @@ func TestBadAnswers(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var te *tasmota.Error
+			var te *actuator.PlugError
 			if !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "tasmota 127.0.0.1:") || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q: want a *tasmota.Error naming the device and saying %q", err, tc.want)
+				t.Errorf("error %q: want a *actuator.PlugError naming the device and saying %q", err, tc.want)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %q is not %v", err, tc.is)

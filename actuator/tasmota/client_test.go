@@ -333,9 +333,9 @@ func TestFaults(t *testing.T) {
 	for _, f := range []tasmotasim.Fault{tasmotasim.Refuse, tasmotasim.Hang, tasmotasim.Unreachable} {
 		sim.SetFault(f)
 		_, err := c.Status(ctx)
-		var te *tasmota.Error
+		var te *actuator.PlugError
 		if !errors.As(err, &te) || te.Hint == "" {
-			t.Errorf("%v: %v, want a *tasmota.Error with a hint", f, err)
+			t.Errorf("%v: %v, want a *actuator.PlugError with a hint", f, err)
 		}
 		sim.SetFault(tasmotasim.NoFault)
 	}
