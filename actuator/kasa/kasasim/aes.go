@@ -119,7 +119,7 @@ func (p *Plug) aesPassthrough(w http.ResponseWriter, r *http.Request, params jso
 			writeJSON(w, smartErr(aesSessionTimeout))
 			return
 		}
-		if ok, _ := p.admit(); !ok {
+		if ok, _ := p.tcp.Admit(); !ok {
 			p.stall(w, r)
 			return
 		}

@@ -12,87 +12,37 @@ import (
 	"strings"
 
 	"github.com/restartinator/restartinator/actuator/kasa/internal/wire"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
-// serve runs the TCP side of the plug on ln. Called with p.mu held or
-// before the plug is shared.
-func (p *Plug) serve(ln net.Listener) {
-	if p.protocol == "aes" {
-		mux := http.NewServeMux()
+// newTCP builds the TCP side of the plug for its protocol: KLAP or AES
+// over HTTP, or XOR frames on raw connections.
+func (p *Plug) newTCP() *simserve.Server {
+	opt := simserve.Options{Name: "kasa simulator", Wrap: func(ln net.Listener) net.Listener { return httpOnly{ln} }}
+	mux := http.NewServeMux()
+	switch p.protocol {
+	case "aes":
 		mux.HandleFunc("POST /app", p.aesApp)
-		srv := &http.Server{Handler: mux, ErrorLog: nil}
-		p.srv = srv
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			_ = srv.Serve(httpOnly{ln})
-		}()
-		return
-	}
-	if p.protocol == "klap" {
-		mux := http.NewServeMux()
+		opt.HTTP = mux
+	case "klap":
 		mux.HandleFunc("POST /app/handshake1", p.handshake1)
 		mux.HandleFunc("POST /app/handshake2", p.handshake2)
 		mux.HandleFunc("POST /app/request", p.klapRequest)
-		srv := &http.Server{Handler: mux, ErrorLog: nil}
-		p.srv = srv
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			_ = srv.Serve(httpOnly{ln}) // ErrServerClosed once the simulator closes
-		}()
-		return
+		opt.HTTP = mux
+	default:
+		opt.Conn, opt.Wrap = p.serveXOR, nil
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.closed {
-				p.mu.Unlock()
-				c.Close()
-				return
-			}
-			p.conns[c] = true
-			p.wg.Add(1)
-			p.mu.Unlock()
-			go p.serveXOR(c)
-		}
-	}()
+	return simserve.New(opt)
 }
 
-// stopServingLocked closes the listener and every connection. Called with
-// p.mu held.
-func (p *Plug) stopServingLocked() {
-	if p.srv != nil {
-		p.srv.Close()
-		p.srv = nil
-	} else {
-		p.ln.Close()
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
+// serveXOR answers XOR frames on c until it closes.
 func (p *Plug) serveXOR(c net.Conn) {
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-		c.Close()
-		p.wg.Done()
-	}()
 	for {
 		req, err := wire.ReadFrame(c)
 		if err != nil {
 			return
 		}
-		answer, wait := p.admit()
+		answer, wait := p.tcp.Admit()
 		if !answer {
 			// Swallow the request; the connection dies with the fault.
 			select {
@@ -125,18 +75,15 @@ func randomBytes(n int) []byte {
 // stall holds a request while the plug hangs or is unreachable, then drops
 // the connection without an answer. It reports whether it did.
 func (p *Plug) stall(w http.ResponseWriter, r *http.Request) bool {
-	switch p.currentFault() {
+	switch f, ch := p.tcp.Watch(); f {
 	case Hang, Unreachable:
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+		case <-p.dev.done:
+		}
 	default:
 		return false
-	}
-	p.mu.Lock()
-	ch := p.faultCh
-	p.mu.Unlock()
-	select {
-	case <-ch:
-	case <-r.Context().Done():
-	case <-p.dev.done:
 	}
 	if hj, ok := w.(http.Hijacker); ok {
 		if c, _, err := hj.Hijack(); err == nil {
@@ -196,11 +143,9 @@ func (p *Plug) handshake2(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Plug) klapRequest(w http.ResponseWriter, r *http.Request) {
-	if f := p.currentFault(); f == Hang || f == Unreachable {
+	if f := p.tcp.Fault(); f == Hang || f == Unreachable {
 		// Counted before it stalls: the client may give up first.
-		p.mu.Lock()
-		p.requests++
-		p.mu.Unlock()
+		p.tcp.Admit()
 		p.stall(w, r)
 		return
 	}
@@ -220,7 +165,7 @@ func (p *Plug) klapRequest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad payload", http.StatusBadRequest)
 		return
 	}
-	answer, _ := p.admit()
+	answer, _ := p.tcp.Admit()
 	if !answer {
 		p.stall(w, r)
 		return
@@ -241,7 +186,7 @@ func (p *Plug) serveUDP() {
 			}
 			continue
 		}
-		if f := p.currentFault(); f == Unreachable || f == Refuse {
+		if f := p.tcp.Fault(); f == Unreachable || f == Refuse {
 			continue
 		}
 		msg := buf[:n]

@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 
 	"github.com/restartinator/restartinator/actuator/kasa/internal/wire"
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // Options describes one simulated plug.
@@ -50,22 +50,18 @@ type Options struct {
 }
 
 // Fault is a failure the plug shows until cleared with SetFault(NoFault).
-type Fault int
+type Fault = simserve.Fault
 
 const (
-	NoFault Fault = iota
+	NoFault = simserve.NoFault
 	// Refuse closes the listener and every connection: connection refused.
-	Refuse
+	Refuse = simserve.Refuse
 	// Hang accepts and reads requests but never answers.
-	Hang
+	Hang = simserve.Hang
 	// Unreachable is as if the plug dropped off the network: no answers on
 	// TCP or UDP. Its own timers still run, so an armed flip-back still fires.
-	Unreachable
+	Unreachable = simserve.Unreachable
 )
-
-func (f Fault) String() string {
-	return [...]string{"none", "refuse", "hang", "unreachable"}[f]
-}
 
 // Outlet is the state of one relay.
 type Outlet struct {
@@ -88,22 +84,17 @@ type Plug struct {
 	pass     string
 	logger   *slog.Logger
 
-	ln   net.Listener
+	// tcp is the TCP side and the fault, under a lock of its own.
+	tcp  *simserve.Server
 	udp  net.PacketConn
 	addr string
 	port int
 	wg   sync.WaitGroup
 
-	mu          sync.Mutex
-	fault       Fault
-	faultCh     chan struct{} // closed when the fault changes
-	dropAfter   int           // >0: become Unreachable after this many more requests
-	requests    int
+	mu          sync.Mutex // counters, injections, sessions; the relays are dev.mu's
 	handshakes  int
 	refuse      map[string]bool
 	inject      map[string]*injection
-	conns       map[net.Conn]bool
-	srv         *http.Server
 	sessions    map[string]*klapSession
 	aesSessions map[string]*aesSession
 	closed      bool
@@ -155,7 +146,7 @@ func Start(opt Options) (*Plug, error) {
 	}
 	p := &Plug{
 		opt: opt, dev: dev, protocol: defProto, klapVer: defVer, logger: opt.Logger,
-		faultCh: make(chan struct{}), refuse: map[string]bool{}, inject: map[string]*injection{}, conns: map[net.Conn]bool{},
+		refuse: map[string]bool{}, inject: map[string]*injection{},
 		sessions: map[string]*klapSession{}, aesSessions: map[string]*aesSession{}, loginVer: defLogin,
 	}
 	switch opt.Protocol {
@@ -202,21 +193,23 @@ func Start(opt Options) (*Plug, error) {
 	// A port the kernel picks is free for TCP but may be taken for UDP (by
 	// another test's discovery socket): pick again a few times.
 	_, wantPort, _ := net.SplitHostPort(opt.Listen)
+	var ln net.Listener
 	for try := 1; ; try++ {
-		if p.ln, err = net.Listen("tcp", opt.Listen); err != nil {
+		if ln, err = net.Listen("tcp", opt.Listen); err != nil {
 			return nil, fmt.Errorf("simulator: %w", err)
 		}
-		p.addr = p.ln.Addr().String()
-		p.port = p.ln.Addr().(*net.TCPAddr).Port
+		p.addr = ln.Addr().String()
+		p.port = ln.Addr().(*net.TCPAddr).Port
 		if p.udp, err = net.ListenPacket("udp", p.addr); err == nil {
 			break
 		}
-		_ = p.ln.Close()
+		_ = ln.Close()
 		if wantPort != "0" || try == 5 {
 			return nil, fmt.Errorf("simulator UDP discovery on %s: %w", p.addr, err)
 		}
 	}
-	p.serve(p.ln)
+	p.tcp = p.newTCP()
+	p.tcp.Start(ln)
 	p.wg.Add(1)
 	go p.serveUDP()
 	p.logger.Info("simulated plug started", "model", dev.model, "protocol", p.protocol, "api", dev.api, "addr", p.addr)
@@ -301,41 +294,18 @@ func (p *Plug) SetOn(i int, on bool) {
 
 // SetFault sets the failure the plug shows from now on.
 func (p *Plug) SetFault(f Fault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.setFaultLocked(f)
-}
-
-func (p *Plug) setFaultLocked(f Fault) {
-	if p.closed || p.fault == f {
-		return
+	old := p.tcp.Fault()
+	err := p.tcp.SetFault(f)
+	if old != f {
+		p.logger.Info("simulated fault", "addr", p.addr, "fault", f)
 	}
-	old := p.fault
-	p.fault = f
-	p.dropAfter = 0
-	close(p.faultCh)
-	p.faultCh = make(chan struct{})
-	p.logger.Info("simulated fault", "addr", p.addr, "fault", f)
-	switch {
-	case f == Refuse:
-		p.stopServingLocked()
-	case old == Refuse:
-		if ln, err := net.Listen("tcp", p.addr); err == nil {
-			p.ln = ln
-			p.serve(ln)
-		} else {
-			p.logger.Error("simulator could not listen again", "addr", p.addr, "err", err)
-		}
+	if err != nil {
+		p.logger.Error("simulator could not listen again", "addr", p.addr, "err", err)
 	}
 }
 
 // DropAfter lets n more requests through, then makes the plug Unreachable.
-func (p *Plug) DropAfter(n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.setFaultLocked(NoFault)
-	p.dropAfter = n
-}
+func (p *Plug) DropAfter(n int) { _ = p.tcp.DropAfter(n) }
 
 // RefuseMethod makes the device answer method with an error code, as firmware
 // that lacks it does; e.g. "count_down.add_rule" (IOT) or
@@ -407,11 +377,7 @@ func (p *Plug) ClearRuleOnSwitch(clear bool) {
 
 // Requests counts API requests answered or swallowed (XOR frames, KLAP
 // requests; not handshakes or discovery).
-func (p *Plug) Requests() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.requests
-}
+func (p *Plug) Requests() int { return p.tcp.Requests() }
 
 // Handshakes counts completed KLAP and AES handshakes.
 func (p *Plug) Handshakes() int {
@@ -432,37 +398,6 @@ func (p *Plug) ExpireSessions() {
 // LoginVersion is the AES login_device form the plug accepts.
 func (p *Plug) LoginVersion() int { return p.loginVer }
 
-// admit counts a request and says whether to answer it; when not, it
-// returns a channel closed when the fault changes. The request that uses up
-// DropAfter's budget is the last one answered.
-func (p *Plug) admit() (bool, <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.requests++
-	switch p.fault {
-	case Hang, Unreachable:
-		return false, p.faultCh
-	}
-	if p.dropAfter > 0 {
-		p.dropAfter--
-		if p.dropAfter == 0 {
-			// Cut off after this answer; the answer itself still goes out.
-			defer func() {
-				p.fault = Unreachable
-				close(p.faultCh)
-				p.faultCh = make(chan struct{})
-			}()
-		}
-	}
-	return true, nil
-}
-
-func (p *Plug) currentFault() Fault {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fault
-}
-
 func (p *Plug) handle(req []byte) []byte {
 	if p.dev.api == "smart" {
 		return p.handleSMART(req)
@@ -478,12 +413,12 @@ func (p *Plug) Close() error {
 		return nil
 	}
 	p.closed = true
-	close(p.faultCh)
-	p.faultCh = make(chan struct{})
-	p.stopServingLocked()
 	p.mu.Unlock()
 	p.udp.Close()
+	// Released first: a request swallowed after the fault changed waits
+	// on it, and the TCP side waits for its handlers.
 	close(p.dev.done)
+	p.tcp.Close()
 	p.wg.Wait()
 	return nil
 }

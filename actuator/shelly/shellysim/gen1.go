@@ -115,7 +115,7 @@ func (d *Device) gen1Status(w http.ResponseWriter, r *http.Request) {
 		"mqtt":       map[string]any{"connected": false},
 		"time":       now.Format("15:04"),
 		"unixtime":   now.Unix(),
-		"serial":     d.requests,
+		"serial":     d.srv.Requests(),
 		"has_update": false,
 		"mac":        d.mac,
 		"relays":     relays,

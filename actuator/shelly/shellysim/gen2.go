@@ -85,7 +85,7 @@ func (d *Device) newNonce() string {
 			delete(d.nonces, n)
 		}
 	}
-	n := strconv.FormatInt(now.Unix()+int64(len(d.nonces))+int64(d.requests), 10)
+	n := strconv.FormatInt(now.Unix()+int64(len(d.nonces))+int64(d.srv.Requests()), 10)
 	for d.nonces[n] != (time.Time{}) {
 		n += "1"
 	}
@@ -276,8 +276,7 @@ func (d *Device) rpcWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	nc := d.trackConn(c)
-	defer d.untrackConn(nc)
+	defer d.trackConn(c)()
 	defer func() { _ = c.CloseNow() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -293,7 +292,7 @@ func (d *Device) rpcWS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		ok, ch := d.admit()
+		ok, ch := d.srv.Admit()
 		if !ok {
 			select {
 			case <-ch:

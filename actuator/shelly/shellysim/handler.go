@@ -22,7 +22,7 @@ func (d *Device) handler() http.Handler {
 // unreachable: the connection is dropped unanswered once the fault changes
 // or the client gives up.
 func (d *Device) hold(r *http.Request) bool {
-	ok, ch := d.admit()
+	ok, ch := d.srv.Admit()
 	if ok {
 		return true
 	}

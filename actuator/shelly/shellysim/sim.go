@@ -16,13 +16,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // Options describes one simulated device.
@@ -39,20 +39,18 @@ type Options struct {
 }
 
 // Fault is a failure the device shows until cleared with SetFault(NoFault).
-type Fault int
+type Fault = simserve.Fault
 
 const (
-	NoFault Fault = iota
+	NoFault = simserve.NoFault
 	// Refuse closes the listener and every connection: connection refused.
-	Refuse
+	Refuse = simserve.Refuse
 	// Hang accepts requests and never answers them.
-	Hang
+	Hang = simserve.Hang
 	// Unreachable is as if the device dropped off the network: nothing is
 	// answered, but its own timers still run, so an armed flip-back fires.
-	Unreachable
+	Unreachable = simserve.Unreachable
 )
-
-func (f Fault) String() string { return [...]string{"none", "refuse", "hang", "unreachable"}[f] }
 
 // Outlet is the state of one relay, for tests.
 type Outlet struct {
@@ -74,21 +72,17 @@ type Device struct {
 	user  string
 	boot  time.Time
 
-	mu         sync.Mutex
-	relays     []*relay
-	fault      Fault
-	faultCh    chan struct{} // closed when the fault changes
-	dropAfter  int
-	requests   int
-	refuse     map[string]bool
-	nonces     map[string]time.Time
-	servers    map[*http.Server]net.Listener
-	refusedSrv map[*http.Server]bool    // stopped by Refuse: listen again when it ends
-	ws         map[*websocket.Conn]bool // open WebSocket connections
-	addr       string
-	closed     bool
-	done       chan struct{}
-	wg         sync.WaitGroup
+	// srv is the listening side, under a lock of its own; Refuse is
+	// srv refusing.
+	srv *simserve.Server
+
+	mu     sync.Mutex // the device's state
+	relays []*relay
+	refuse map[string]bool
+	nonces map[string]time.Time
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // Per-outlet load on metered models, so energy grows while a relay is on.
@@ -124,9 +118,9 @@ func New(opt Options) (*Device, error) {
 	mac := strings.ToUpper(hex.EncodeToString(b))
 	d := &Device{
 		opt: opt, m: m, clock: opt.Clock, mac: mac, user: user, boot: opt.Clock.Now(),
-		faultCh: make(chan struct{}), refuse: map[string]bool{}, nonces: map[string]time.Time{},
-		servers: map[*http.Server]net.Listener{}, refusedSrv: map[*http.Server]bool{}, ws: map[*websocket.Conn]bool{}, done: make(chan struct{}),
+		refuse: map[string]bool{}, nonces: map[string]time.Time{}, done: make(chan struct{}),
 	}
+	d.srv = simserve.New(simserve.Options{Name: "shelly simulator", HTTP: d.handler()})
 	d.id = m.host + "-" + strings.ToLower(mac)
 	if m.gen == 1 {
 		d.id = m.host + "-" + mac
@@ -153,64 +147,11 @@ func (d *Device) Model() string {
 }
 
 // Addr is the address of the last listener Serve was given.
-func (d *Device) Addr() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.addr
-}
+func (d *Device) Addr() string { return d.srv.Addr() }
 
-// Serve answers on ln until Close. It returns nil after Close.
-func (d *Device) Serve(ln net.Listener) error {
-	for {
-		srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
-		d.mu.Lock()
-		if d.closed {
-			d.mu.Unlock()
-			ln.Close()
-			return nil
-		}
-		d.addr = ln.Addr().String()
-		var err error
-		if d.fault == Refuse {
-			// Refusing already: do not start answering.
-			ln.Close()
-			d.mu.Unlock()
-		} else {
-			d.servers[srv] = ln
-			d.mu.Unlock()
-			err = srv.Serve(ln)
-		}
-
-		d.mu.Lock()
-		delete(d.servers, srv)
-		refused := d.refusedSrv[srv] || d.fault == Refuse
-		delete(d.refusedSrv, srv)
-		if d.closed {
-			d.mu.Unlock()
-			return nil
-		}
-		if !refused {
-			d.mu.Unlock()
-			return err
-		}
-		addr := ln.Addr().String()
-		// Refusing: wait for the fault to change, then listen again.
-		for d.fault == Refuse && !d.closed {
-			ch := d.faultCh
-			d.mu.Unlock()
-			<-ch
-			d.mu.Lock()
-		}
-		closed := d.closed
-		d.mu.Unlock()
-		if closed {
-			return nil
-		}
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("shelly simulator: listening again on %s: %w", addr, err)
-		}
-	}
-}
+// Serve answers on ln until Close, listening on its address again when a
+// Refuse fault ends. It returns nil after Close.
+func (d *Device) Serve(ln net.Listener) error { return d.srv.Serve(ln) }
 
 // Close stops serving and stops the timers.
 func (d *Device) Close() error {
@@ -220,55 +161,19 @@ func (d *Device) Close() error {
 		return nil
 	}
 	d.closed = true
-	close(d.faultCh)
-	d.faultCh = make(chan struct{})
-	d.stopServingLocked()
 	close(d.done)
 	d.mu.Unlock()
+	d.srv.Close()
 	d.wg.Wait()
 	return nil
 }
 
-func (d *Device) stopServingLocked() {
-	for srv, ln := range d.servers {
-		ln.Close()
-		srv.Close()
-	}
-	for c := range d.ws {
-		_ = c.CloseNow()
-	}
-}
-
-// SetFault sets the failure the device shows from now on.
-func (d *Device) SetFault(f Fault) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.setFaultLocked(f)
-}
-
-func (d *Device) setFaultLocked(f Fault) {
-	if d.closed || d.fault == f {
-		return
-	}
-	d.fault = f
-	d.dropAfter = 0
-	close(d.faultCh)
-	d.faultCh = make(chan struct{})
-	if f == Refuse {
-		for srv := range d.servers {
-			d.refusedSrv[srv] = true
-		}
-		d.stopServingLocked()
-	}
-}
+// SetFault sets the failure the device shows from now on. Leaving Refuse
+// listens again; if the port was taken meanwhile, Serve returns that error.
+func (d *Device) SetFault(f Fault) { _ = d.srv.SetFault(f) }
 
 // DropAfter lets n more requests through, then makes the device Unreachable.
-func (d *Device) DropAfter(n int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.setFaultLocked(NoFault)
-	d.dropAfter = n
-}
+func (d *Device) DropAfter(n int) { _ = d.srv.DropAfter(n) }
 
 // RefuseMethod makes the device answer as firmware that lacks a method:
 // a Gen2 RPC method name ("Switch.Set") gets error 404 "No handler for …",
@@ -286,32 +191,7 @@ func (d *Device) refused(method string) bool {
 }
 
 // Requests counts requests (HTTP requests and WebSocket frames) received.
-func (d *Device) Requests() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.requests
-}
-
-// admit counts a request and says whether to answer it; when not, it
-// returns a channel closed when the fault changes.
-func (d *Device) admit() (bool, <-chan struct{}) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.requests++
-	switch d.fault {
-	case Hang, Unreachable:
-		return false, d.faultCh
-	}
-	if d.dropAfter > 0 {
-		d.dropAfter--
-		if d.dropAfter == 0 {
-			d.fault = Unreachable
-			close(d.faultCh)
-			d.faultCh = make(chan struct{})
-		}
-	}
-	return true, nil
-}
+func (d *Device) Requests() int { return d.srv.Requests() }
 
 // Outlets is the state of every relay.
 func (d *Device) Outlets() []Outlet {
@@ -337,16 +217,11 @@ func (d *Device) SetOn(i int, on bool) {
 }
 
 // trackConn records a hijacked WebSocket connection so Close and Refuse can
-// drop it; the returned handle untracks it.
-func (d *Device) trackConn(c *websocket.Conn) *websocket.Conn {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.ws[c] = true
-	return c
+// drop it; the returned function forgets it.
+func (d *Device) trackConn(c *websocket.Conn) (untrack func()) {
+	return d.srv.Track(wsCloser{c})
 }
 
-func (d *Device) untrackConn(c *websocket.Conn) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.ws, c)
-}
+type wsCloser struct{ c *websocket.Conn }
+
+func (w wsCloser) Close() error { return w.c.CloseNow() }

@@ -15,7 +15,7 @@ func (d *Device) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/cm", d.cm)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, ch := d.admit()
+		ok, ch := d.srv.Admit()
 		if !ok {
 			select {
 			case <-ch:

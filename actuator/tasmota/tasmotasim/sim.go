@@ -16,12 +16,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // Options describes one simulated device.
@@ -36,20 +36,18 @@ type Options struct {
 }
 
 // Fault is a failure the device shows until cleared with SetFault(NoFault).
-type Fault int
+type Fault = simserve.Fault
 
 const (
-	NoFault Fault = iota
+	NoFault = simserve.NoFault
 	// Refuse closes the listener and every connection: connection refused.
-	Refuse
+	Refuse = simserve.Refuse
 	// Hang accepts requests and never answers them.
-	Hang
+	Hang = simserve.Hang
 	// Unreachable answers nothing, but the device keeps running: a Backlog
 	// in progress still switches the relay.
-	Unreachable
+	Unreachable = simserve.Unreachable
 )
-
-func (f Fault) String() string { return [...]string{"none", "refuse", "hang", "unreachable"}[f] }
 
 // Outlet is the state of one relay, for tests.
 type Outlet struct {
@@ -94,23 +92,20 @@ type Device struct {
 	mac   string
 	boot  time.Time
 
-	mu         sync.Mutex
-	relays     []*relay
-	devName    string
-	queue      []queued
-	queueGen   int // bumped when the queue is cleared
-	running    bool
-	fault      Fault
-	faultCh    chan struct{}
-	dropAfter  int
-	requests   int
-	refuse     map[string]bool
-	servers    map[*http.Server]net.Listener
-	refusedSrv map[*http.Server]bool // stopped by Refuse: listen again when it ends
-	addr       string
-	closed     bool
-	done       chan struct{}
-	wg         sync.WaitGroup
+	// srv is the listening side, under a lock of its own; Refuse is
+	// srv refusing.
+	srv *simserve.Server
+
+	mu       sync.Mutex // the device's state
+	relays   []*relay
+	devName  string
+	queue    []queued
+	queueGen int // bumped when the queue is cleared
+	running  bool
+	refuse   map[string]bool
+	closed   bool
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // New builds a device; Serve makes it answer.
@@ -136,9 +131,9 @@ func New(opt Options) (*Device, error) {
 	}
 	d := &Device{
 		opt: opt, clock: opt.Clock, user: user, mac: strings.Join(mac, ":"), boot: opt.Clock.Now(),
-		devName: "Tasmota", faultCh: make(chan struct{}), refuse: map[string]bool{},
-		servers: map[*http.Server]net.Listener{}, refusedSrv: map[*http.Server]bool{}, done: make(chan struct{}),
+		devName: "Tasmota", refuse: map[string]bool{}, done: make(chan struct{}),
 	}
+	d.srv = simserve.New(simserve.Options{Name: "tasmota simulator", HTTP: d.handler()})
 	now := opt.Clock.Now()
 	for i := range opt.Outlets {
 		name := "Tasmota"
@@ -151,63 +146,11 @@ func New(opt Options) (*Device, error) {
 }
 
 // Addr is the address of the last listener Serve was given.
-func (d *Device) Addr() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.addr
-}
+func (d *Device) Addr() string { return d.srv.Addr() }
 
-// Serve answers on ln until Close. It returns nil after Close.
-func (d *Device) Serve(ln net.Listener) error {
-	for {
-		srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
-		d.mu.Lock()
-		if d.closed {
-			d.mu.Unlock()
-			ln.Close()
-			return nil
-		}
-		d.addr = ln.Addr().String()
-		var err error
-		if d.fault == Refuse {
-			// Refusing already: do not start answering.
-			ln.Close()
-			d.mu.Unlock()
-		} else {
-			d.servers[srv] = ln
-			d.mu.Unlock()
-			err = srv.Serve(ln)
-		}
-
-		d.mu.Lock()
-		delete(d.servers, srv)
-		refused := d.refusedSrv[srv] || d.fault == Refuse
-		delete(d.refusedSrv, srv)
-		if d.closed {
-			d.mu.Unlock()
-			return nil
-		}
-		if !refused {
-			d.mu.Unlock()
-			return err
-		}
-		addr := ln.Addr().String()
-		for d.fault == Refuse && !d.closed {
-			ch := d.faultCh
-			d.mu.Unlock()
-			<-ch
-			d.mu.Lock()
-		}
-		closed := d.closed
-		d.mu.Unlock()
-		if closed {
-			return nil
-		}
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("tasmota simulator: listening again on %s: %w", addr, err)
-		}
-	}
-}
+// Serve answers on ln until Close, listening on its address again when a
+// Refuse fault ends. It returns nil after Close.
+func (d *Device) Serve(ln net.Listener) error { return d.srv.Serve(ln) }
 
 // Close stops serving and stops the Backlog queue.
 func (d *Device) Close() error {
@@ -217,52 +160,19 @@ func (d *Device) Close() error {
 		return nil
 	}
 	d.closed = true
-	close(d.faultCh)
-	d.faultCh = make(chan struct{})
-	d.stopServingLocked()
 	close(d.done)
 	d.mu.Unlock()
+	d.srv.Close()
 	d.wg.Wait()
 	return nil
 }
 
-func (d *Device) stopServingLocked() {
-	for srv, ln := range d.servers {
-		ln.Close()
-		srv.Close()
-	}
-}
-
-// SetFault sets the failure the device shows from now on.
-func (d *Device) SetFault(f Fault) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.setFaultLocked(f)
-}
-
-func (d *Device) setFaultLocked(f Fault) {
-	if d.closed || d.fault == f {
-		return
-	}
-	d.fault = f
-	d.dropAfter = 0
-	close(d.faultCh)
-	d.faultCh = make(chan struct{})
-	if f == Refuse {
-		for srv := range d.servers {
-			d.refusedSrv[srv] = true
-		}
-		d.stopServingLocked()
-	}
-}
+// SetFault sets the failure the device shows from now on. Leaving Refuse
+// listens again; if the port was taken meanwhile, Serve returns that error.
+func (d *Device) SetFault(f Fault) { _ = d.srv.SetFault(f) }
 
 // DropAfter lets n more requests through, then makes the device Unreachable.
-func (d *Device) DropAfter(n int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.setFaultLocked(NoFault)
-	d.dropAfter = n
-}
+func (d *Device) DropAfter(n int) { _ = d.srv.DropAfter(n) }
 
 // RefuseMethod makes the device answer a command as firmware without it
 // does: {"Command":"Unknown"}. The name is matched without its index and
@@ -274,11 +184,7 @@ func (d *Device) RefuseMethod(command string) {
 }
 
 // Requests counts HTTP requests received.
-func (d *Device) Requests() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.requests
-}
+func (d *Device) Requests() int { return d.srv.Requests() }
 
 // Backlog is what is left of the Backlog queue.
 func (d *Device) Backlog() []string {
@@ -289,25 +195,6 @@ func (d *Device) Backlog() []string {
 		out = append(out, q.cmd)
 	}
 	return out
-}
-
-func (d *Device) admit() (bool, <-chan struct{}) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.requests++
-	switch d.fault {
-	case Hang, Unreachable:
-		return false, d.faultCh
-	}
-	if d.dropAfter > 0 {
-		d.dropAfter--
-		if d.dropAfter == 0 {
-			d.fault = Unreachable
-			close(d.faultCh)
-			d.faultCh = make(chan struct{})
-		}
-	}
-	return true, nil
 }
 
 // Outlets is the state of every relay.
