@@ -239,3 +239,35 @@ func heapObjects() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// Devices that name no probe share one tcp probe, which loading never
+// writes (concurrent loads under -race would see it).
+func TestDefaultProbeSharedAndUnchanged(t *testing.T) {
+	data := []byte("devices:\n  - {name: a, host: h, port: 1, mode: monitor}\n  - {name: b, host: h, port: 2, mode: monitor}\n  - {name: c, host: h, port: 3, mode: monitor, probe: {type: TCP}}\n")
+	done := make(chan *Config, 2)
+	for range 2 {
+		go func() {
+			c, err := Load(data, "x")
+			if err != nil {
+				t.Error(err)
+			}
+			done <- c // nil on an error: the test stops below
+		}()
+	}
+	for range 2 {
+		c := <-done
+		if c == nil {
+			t.FailNow()
+		}
+		a, b, own := c.Device("a"), c.Device("b"), c.Device("c")
+		if a.Probe != defaultProbe || b.Probe != defaultProbe || own.Probe == defaultProbe {
+			t.Errorf("probes %p %p %p, want the first two the shared %p", a.Probe, b.Probe, own.Probe, defaultProbe)
+		}
+		if own.Probe.Type != ProbeTCP {
+			t.Errorf("device c: probe type %q", own.Probe.Type)
+		}
+	}
+	if !reflect.DeepEqual(*defaultProbe, ProbeConfig{Type: ProbeTCP}) {
+		t.Errorf("the shared probe was written: %+v", *defaultProbe)
+	}
+}

@@ -359,10 +359,17 @@ func (c *Config) checkDevice(d *DeviceConfig, plugs map[string]*PlugConfig) []er
 			fail("set host and port (a TCP check) or a probe")
 			return errs
 		}
-		d.Probe = &ProbeConfig{Type: ProbeTCP}
+		// Host and port are checked: nothing more to check.
+		d.Probe = defaultProbe
+		return errs
 	}
 	return append(errs, d.checkProbe(d.Probe, "probe.")...)
 }
+
+// defaultProbe is the probe of every device that names none. It is shared
+// and never written (checkProbe is not run on it): a fleet of plain TCP
+// devices held one 280-byte copy per device.
+var defaultProbe = &ProbeConfig{Type: ProbeTCP}
 
 // parseRequire resolves require against n targets: all (or empty), any,
 // or a number from 1 to n.

@@ -185,6 +185,13 @@ func (s *service) reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	c, err := s.load()
+	return s.install(c, err)
+}
+
+// install hands a loaded config, or the error loading it, to every
+// component, as reload does. At start the config loaded to build the app
+// is installed as it is, not read and decoded a second time.
+func (s *service) install(c *config.Config, err error) error {
 	if err == nil {
 		err = s.apply(c)
 	}
@@ -414,7 +421,10 @@ func (o *serveOptions) serve(ctx context.Context, logger *slog.Logger) int {
 	s.shutdown = append(s.shutdown, a.shutdown)
 	s.routes = append(s.routes, a.routes)
 	s.root = statuspage.New(statuspage.Options{Source: a, RoutePrefix: s.prefix, Version: version.Version, Channels: a.NotificationChannels})
-	if err := s.reload(); err != nil {
+	s.reloadMu.Lock()
+	err = s.install(first, nil)
+	s.reloadMu.Unlock()
+	if err != nil {
 		return 1
 	}
 	a.start()
