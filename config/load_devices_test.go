@@ -180,10 +180,10 @@ func FuzzDevicesByBatch(f *testing.F) {
 	})
 }
 
-// BenchmarkLoadFleet loads benchrun's config shape. Besides time and
-// allocations it reports the peak of the heap's live objects during a load
+// BenchmarkDecodeFleet decodes benchrun's config shape. Besides time and
+// allocations it reports the peak of the heap's live objects during a decode
 // (sampled every 200 µs) and what the loaded config keeps, per device.
-func BenchmarkLoadFleet(b *testing.B) {
+func BenchmarkDecodeFleet(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		data := fleetYAML(n)
 		for _, path := range []struct {
