@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -517,25 +516,6 @@ func (h *harness) tickUntil(what string, step time.Duration, max int, cond func(
 	}
 	if !cond() {
 		h.t.Fatalf("%s: not within %d ticks of %s; events: %s", what, max, step, describeEvents(h.ev.all()))
-	}
-}
-
-// closedPort returns a loopback address nothing listens on, and a function
-// that starts listening there.
-func closedPort(t *testing.T) (string, func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, func() {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatalf("listening again on %s: %v", addr, err)
-		}
-		t.Cleanup(func() { ln.Close() })
 	}
 }
 
