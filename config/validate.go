@@ -14,7 +14,7 @@ import (
 )
 
 // Events a notification channel can be limited to.
-var Events = []string{"offline", "cycle_started", "recovered", "cycle_failed", "gave_up", "held", "plug_unreachable", "host_reset", "notify"}
+var Events = []string{"offline", "cycle_started", "recovered", "cycle_failed", "gave_up", "held", "plug_unreachable", "host_reset", "notify", "channel_failing", "channel_recovered"}
 
 // CronParser parses device schedules: five fields or a descriptor (@daily).
 var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)

@@ -44,6 +44,9 @@ func (c *Channels) Put(p *Pipeline) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.enabled[p.name] = true
+	p.mu.Lock()
+	p.tell = c.Tell
+	p.mu.Unlock()
 	for _, q := range c.order {
 		if q == p {
 			return
@@ -91,6 +94,17 @@ func (c *Channels) all() []*Pipeline {
 func (c *Channels) Notify(e event.Event) {
 	for _, p := range c.Enabled() {
 		p.Notify(e)
+	}
+}
+
+// Tell hands a channel_* event about e.Channel to every other enabled
+// channel (never to that channel itself). Pipelines call it when their
+// health changes; the MQTT connection, which is not a pipeline, too.
+func (c *Channels) Tell(e event.Event) {
+	for _, p := range c.Enabled() {
+		if p.name != e.Channel {
+			p.Notify(e)
+		}
 	}
 }
 

@@ -91,15 +91,17 @@ func NewData(events []event.Event, hostname, externalURL string, now time.Time, 
 
 // status is each kind in capitals, as the seed wrote OFFLINE and ONLINE.
 var status = map[event.Kind]string{
-	event.Offline:         "OFFLINE",
-	event.Recovered:       "ONLINE",
-	event.CycleStarted:    "POWER CYCLING",
-	event.CycleFailed:     "POWER CYCLE FAILED",
-	event.GaveUp:          "GAVE UP",
-	event.Held:            "POWER CYCLE HELD",
-	event.PlugUnreachable: "PLUG UNREACHABLE",
-	event.HostReset:       "HOST RESET",
-	event.Notify:          "ALERT",
+	event.Offline:          "OFFLINE",
+	event.Recovered:        "ONLINE",
+	event.CycleStarted:     "POWER CYCLING",
+	event.CycleFailed:      "POWER CYCLE FAILED",
+	event.GaveUp:           "GAVE UP",
+	event.Held:             "POWER CYCLE HELD",
+	event.PlugUnreachable:  "PLUG UNREACHABLE",
+	event.HostReset:        "HOST RESET",
+	event.Notify:           "ALERT",
+	event.ChannelFailing:   "CHANNEL FAILING",
+	event.ChannelRecovered: "CHANNEL WORKS AGAIN",
 }
 
 // describe fills in the sentences for one event.
@@ -213,6 +215,16 @@ func describe(e event.Event, hostname string) EventData {
 		d.WhatHappened = "an Alertmanager alert matched a route that only notifies."
 		d.WhatWasDone = "nothing: this route does not act."
 		next = "nothing automatic; see the alert in Alertmanager."
+	case event.ChannelFailing:
+		d.Summary = "Notification channel " + e.Channel + " is FAILING"
+		d.WhatHappened = "restartinator cannot deliver notifications through the channel " + e.Channel + "."
+		d.WhatWasDone = "its notifications stay queued and are retried with a backoff."
+		next = "restartinator keeps retrying; you will hear here when " + e.Channel + " works again. Check its server, URL and credentials."
+	case event.ChannelRecovered:
+		d.Summary = "Notification channel " + e.Channel + " WORKS AGAIN"
+		d.WhatHappened = "the channel " + e.Channel + " delivers again."
+		d.WhatWasDone = "what it had queued goes out now."
+		next = "nothing: back to normal."
 	default:
 		d.Summary = dev + " is " + d.Status
 		d.WhatHappened = string(e.Kind) + "."
@@ -250,6 +262,10 @@ func then(e event.Event) string {
 		return "the host restarts"
 	case event.Notify:
 		return "see the alert in Alertmanager"
+	case event.ChannelFailing:
+		return "retrying; check the channel's server"
+	case event.ChannelRecovered:
+		return "back to normal"
 	}
 	return ""
 }

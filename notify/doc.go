@@ -68,7 +68,8 @@
 // Each EventData has the fields of event.Event:
 //
 //	.Kind                 offline, cycle_started, recovered, cycle_failed,
-//	                      gave_up, held, plug_unreachable, host_reset, notify
+//	                      gave_up, held, plug_unreachable, host_reset, notify,
+//	                      channel_failing, channel_recovered
 //	.Time                 when it happened (time.Time)
 //	.Device               the device, if any
 //	.State                the device's state after the event (up, failing,
@@ -78,6 +79,7 @@
 //	.LastCycle            the last power cycle (time.Time; .IsZero if none)
 //	.Trigger              auto, webhook, schedule, manual or file
 //	.Plug, .Outlet        the plug and outlet that power the device
+//	.Channel              the channel a channel_* event is about
 //	.Reading              the plug's last reading, or nil: .RelayOn, .Watts,
 //	                      .Volts, .Amperes, .WattHours, .Metered
 //	.Detail               what happened, from the sender (an error, a probe
@@ -118,6 +120,16 @@
 // screen (a title under 200 characters, a message under 1000).
 // ParseTextTemplates checks them on the sample data like the email
 // templates.
+//
+// # A failing channel
+//
+// A channel whose attempts fail FailingAfter times in a row is news for the
+// others: Channels.Tell hands them a channel_failing event (never to the
+// channel itself), once per outage, and channel_recovered at its first
+// delivery after that. Failing to deliver channel_* events alone does not
+// count towards an outage, so when every channel is down each is reported
+// to the others once. Outage does the same for a connection that is not a
+// pipeline (the MQTT broker, after it has been unreachable for a while).
 //
 // # Metrics
 //

@@ -152,6 +152,10 @@ type Pipeline struct {
 	lastFailure   time.Time
 	dirty         bool          // queue changed since the last save
 	stepped       chan struct{} // closed after each pass of Run's loop (tests wait on it)
+	// health decides when the other channels hear that this one fails
+	// and works again; tell (set by Channels) is how they hear it.
+	health outage
+	tell   func(event.Event)
 }
 
 var _ event.Notifier = (*Pipeline)(nil)
@@ -413,7 +417,42 @@ func (p *Pipeline) deliver(ctx context.Context) bool {
 	}
 
 	results := p.attempt(ctx, sender, s, batch)
+	if e, tell := p.settle(batch, results, s); e != nil && tell != nil {
+		tell(*e) // outside p.mu: the other channels' Notify only queues
+	}
+	return p.finishAttempt(batch, results, s)
+}
 
+// settle feeds the attempt's outcome to the channel's health and returns
+// the channel_* event to tell the other channels, if any.
+func (p *Pipeline) settle(batch []*Message, results []Result, s Settings) (*event.Event, func(event.Event)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// A message refused for good was answered: the channel works.
+	failed, lastErr := false, error(nil)
+	for i, r := range results {
+		rejected := r.Err != nil && !r.Retry && batch[i].Rejections+1 >= s.MaxRejections
+		if r.Err != nil && !rejected {
+			failed, lastErr = true, r.Err
+		}
+	}
+	var kind event.Kind
+	p.health, kind = p.health.next(attempt{delivered: !failed, onlyChannelEvents: onlyChannelKinds(batch)})
+	if kind == "" {
+		return nil, nil
+	}
+	e := channelEvent(kind, p.name, p.clock.Now(), p.health.failures, lastErr)
+	if kind == event.ChannelFailing {
+		p.logger.Warn("the "+p.name+" channel keeps failing; telling the other channels", "failed_attempts", p.health.failures, "err", lastErr)
+	} else {
+		p.logger.Info("the " + p.name + " channel works again; telling the other channels")
+	}
+	return &e, p.tell
+}
+
+// finishAttempt books the attempt's results: delivered messages leave the
+// queue, failures set the backoff. It reports whether everything went out.
+func (p *Pipeline) finishAttempt(batch []*Message, results []Result, s Settings) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var failed error

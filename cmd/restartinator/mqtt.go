@@ -47,6 +47,7 @@ func (l *mqttLink) Notify(e event.Event) {
 
 func (l *mqttLink) options() mqtt.Options {
 	return mqtt.Options{Source: l.app, Metrics: l.metrics, Logger: l.logger, Clock: l.clock, Version: version.Version,
+		Tell: l.app.notifier.tell,
 		Cycle: func(device string) mqtt.CycleAnswer {
 			a := l.app.manualCycle(device)
 			return mqtt.CycleAnswer{Status: a.Status, Device: a.Device, Next: a.Next, Error: a.Error}

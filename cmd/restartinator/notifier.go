@@ -43,6 +43,12 @@ func (n *notifier) Notify(e event.Event) {
 	n.set().Notify(e)
 }
 
+// tell hands a channel_* event to every channel but the one it is about.
+func (n *notifier) tell(e event.Event) {
+	n.logger.Info("event", "kind", e.Kind, "channel", e.Channel, "detail", e.Detail)
+	n.set().Tell(e)
+}
+
 // apply builds every channel first, so a config with one bad channel
 // changes none.
 func (n *notifier) apply(cfg *config.NotificationsConfig) error {

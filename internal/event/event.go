@@ -18,6 +18,10 @@ const (
 	PlugUnreachable Kind = "plug_unreachable" // the plug did not answer
 	HostReset       Kind = "host_reset"       // this host is about to hard-reset
 	Notify          Kind = "notify"           // a webhook route asked only to tell
+	// A notification channel (or the MQTT connection) has been failing
+	// for a while, and works again; told to the other channels only.
+	ChannelFailing   Kind = "channel_failing"
+	ChannelRecovered Kind = "channel_recovered"
 )
 
 // Reading is the last poll of a device's plug outlet.
@@ -42,8 +46,10 @@ type Event struct {
 	LastCycle           time.Time `json:"last_cycle,omitempty"`
 	Trigger             string    `json:"trigger,omitempty"` // auto, webhook, schedule, manual, file
 	Plug                string    `json:"plug,omitempty"`
-	Outlet              string    `json:"outlet,omitempty"`
-	Reading             *Reading  `json:"reading,omitempty"`
+	// Channel is the notification channel a channel_* event is about.
+	Channel string   `json:"channel,omitempty"`
+	Outlet  string   `json:"outlet,omitempty"`
+	Reading *Reading `json:"reading,omitempty"`
 	// Detail says what happened in a sentence (an error, the probe result).
 	Detail string `json:"detail,omitempty"`
 	// Next says what happens next ("checking again every 5s", "giving up").

@@ -350,6 +350,8 @@ func TestMetrics(t *testing.T) {
 	want := `
 # HELP restartinator_notification_failures_total Failed notification delivery attempts, by channel and event kind; a failed notification is retried unless the channel refused it for good.
 # TYPE restartinator_notification_failures_total counter
+restartinator_notification_failures_total{channel="email",event="channel_failing"} 0
+restartinator_notification_failures_total{channel="email",event="channel_recovered"} 0
 restartinator_notification_failures_total{channel="email",event="cycle_failed"} 0
 restartinator_notification_failures_total{channel="email",event="cycle_started"} 0
 restartinator_notification_failures_total{channel="email",event="gave_up"} 0
@@ -364,6 +366,8 @@ restartinator_notification_failures_total{channel="email",event="recovered"} 0
 restartinator_notification_queue_length{channel="email"} 0
 # HELP restartinator_notifications_total Notifications delivered, by channel and the kind of event they report (a message reporting several kinds counts once for each).
 # TYPE restartinator_notifications_total counter
+restartinator_notifications_total{channel="email",event="channel_failing"} 0
+restartinator_notifications_total{channel="email",event="channel_recovered"} 0
 restartinator_notifications_total{channel="email",event="cycle_failed"} 0
 restartinator_notifications_total{channel="email",event="cycle_started"} 0
 restartinator_notifications_total{channel="email",event="gave_up"} 0

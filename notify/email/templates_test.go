@@ -71,6 +71,11 @@ func realistic() map[string]event.Event {
 			Detail: "Front Door Camera has been down for 10 minutes.",
 			Labels: map[string]string{"alertname": "RestartinatorDeviceDown", "device": "Front Door Camera", "severity": "critical"},
 		},
+		"channel_failing": {
+			Kind: event.ChannelFailing, Time: t0, Channel: "ops-webhook",
+			Detail: "POST https://hooks.example/restartinator: 500 Internal Server Error (3 attempts in a row)",
+		},
+		"channel_recovered": {Kind: event.ChannelRecovered, Time: t0, Channel: "ops-webhook"},
 	}
 }
 
@@ -136,15 +141,17 @@ func TestDefaultTemplatesGolden(t *testing.T) {
 func TestSubjects(t *testing.T) {
 	evs := realistic()
 	want := map[string]string{
-		"offline":          "[restartinator] Front Door Camera is OFFLINE",
-		"recovered":        "[restartinator] Front Door Camera is ONLINE",
-		"cycle_started":    "[restartinator] Front Door Camera is being POWER CYCLED",
-		"cycle_failed":     "[restartinator] Front Door Camera: POWER CYCLE FAILED",
-		"gave_up":          "[restartinator] Front Door Camera is still OFFLINE: GAVE UP power cycling",
-		"held":             "[restartinator] Front Door Camera: power cycle HELD",
-		"plug_unreachable": "[restartinator] Plug rack-strip is UNREACHABLE",
-		"host_reset":       "[restartinator] pi-monitor is HARD-RESETTING itself",
-		"notify":           "[restartinator] Alert RestartinatorDeviceDown for Front Door Camera",
+		"offline":           "[restartinator] Front Door Camera is OFFLINE",
+		"recovered":         "[restartinator] Front Door Camera is ONLINE",
+		"cycle_started":     "[restartinator] Front Door Camera is being POWER CYCLED",
+		"cycle_failed":      "[restartinator] Front Door Camera: POWER CYCLE FAILED",
+		"gave_up":           "[restartinator] Front Door Camera is still OFFLINE: GAVE UP power cycling",
+		"held":              "[restartinator] Front Door Camera: power cycle HELD",
+		"plug_unreachable":  "[restartinator] Plug rack-strip is UNREACHABLE",
+		"host_reset":        "[restartinator] pi-monitor is HARD-RESETTING itself",
+		"notify":            "[restartinator] Alert RestartinatorDeviceDown for Front Door Camera",
+		"channel_failing":   "[restartinator] Notification channel ops-webhook is FAILING",
+		"channel_recovered": "[restartinator] Notification channel ops-webhook WORKS AGAIN",
 	}
 	tmpl, err := parseTemplates(&config.EmailConfig{})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/restartinator/restartinator/config"
 	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
+	"github.com/restartinator/restartinator/notify"
 )
 
 // Source is what is published: the supervisor's device snapshots, the
@@ -50,7 +51,17 @@ type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock
 	Version string
+	// Tell, when set, hears channel_failing once the broker has been
+	// unreachable for OutageAfter (default DefaultOutageAfter) and
+	// channel_recovered when it is back: the MQTT connection counts as a
+	// notification channel named "mqtt", and the other channels are told.
+	Tell        func(event.Event)
+	OutageAfter time.Duration
 }
+
+// DefaultOutageAfter is how long the broker may be unreachable before the
+// other channels are told: longer than a broker restart.
+const DefaultOutageAfter = 2 * time.Minute
 
 // queueSize bounds the events waiting for the connection goroutine; past it
 // events are dropped and counted, so Notify never blocks the supervisor.
@@ -254,12 +265,22 @@ func (p *Publisher) run(ctx context.Context) {
 	m := p.opt.Metrics
 	attempt := 0
 	lastMsg := ""
+	outage := &notify.Outage{Channel: "mqtt", After: p.opt.OutageAfter}
+	if outage.After <= 0 {
+		outage.After = DefaultOutageAfter
+	}
+	tell := func(e *event.Event) {
+		if e != nil && p.opt.Tell != nil {
+			p.opt.Tell(*e)
+		}
+	}
 	for {
 		cn, err := p.connect(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
+			tell(outage.Down(p.opt.Clock.Now(), err))
 			result, msg := explain(err)
 			m.ConnectionAttempt.WithLabelValues(result).Inc()
 			wait := backoff(attempt, p.cfg.MaxReconnectInterval.D())
@@ -279,6 +300,7 @@ func (p *Publisher) run(ctx context.Context) {
 		}
 		m.ConnectionAttempt.WithLabelValues("ok").Inc()
 		m.Connected.Set(1)
+		tell(outage.Up(p.opt.Clock.Now()))
 		p.log.Info("MQTT connected", "topic_prefix", p.cfg.TopicPrefix, "discovery", p.cfg.Discovery, "commands", p.cfg.Commands)
 		attempt, lastMsg = 0, ""
 		err = p.serve(ctx, cn)
@@ -287,6 +309,7 @@ func (p *Publisher) run(ctx context.Context) {
 			return
 		}
 		p.log.Warn("MQTT connection lost; reconnecting", "err", err)
+		tell(outage.Down(p.opt.Clock.Now(), err))
 	}
 }
 

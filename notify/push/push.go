@@ -50,7 +50,7 @@ func levelOf(kinds []string) level {
 			return levelHigh
 		}
 	}
-	if len(kinds) > 0 && !slices.ContainsFunc(kinds, func(k string) bool { return k != "recovered" }) {
+	if len(kinds) > 0 && !slices.ContainsFunc(kinds, func(k string) bool { return k != "recovered" && k != "channel_recovered" }) {
 		return levelLow
 	}
 	return levelDefault
@@ -59,16 +59,18 @@ func levelOf(kinds []string) level {
 // tags are ntfy's tags per kind; ntfy shows the ones that name an emoji as
 // that emoji.
 var tags = map[string]string{
-	"offline":          "warning",
-	"cycle_started":    "arrows_counterclockwise",
-	"recovered":        "white_check_mark",
-	"cycle_failed":     "x",
-	"gave_up":          "rotating_light",
-	"held":             "pause_button",
-	"plug_unreachable": "electric_plug",
-	"host_reset":       "computer",
-	"notify":           "bell",
-	notify.KindTest:    "test_tube",
+	"offline":           "warning",
+	"cycle_started":     "arrows_counterclockwise",
+	"recovered":         "white_check_mark",
+	"cycle_failed":      "x",
+	"gave_up":           "rotating_light",
+	"held":              "pause_button",
+	"plug_unreachable":  "electric_plug",
+	"host_reset":        "computer",
+	"notify":            "bell",
+	"channel_failing":   "mailbox_with_no_mail",
+	"channel_recovered": "mailbox_with_mail",
+	notify.KindTest:     "test_tube",
 }
 
 // service is what we know of a shoutrrr service beyond its URL: whether it

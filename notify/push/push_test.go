@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restartinator/restartinator/internal/clock"
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/notify"
 )
@@ -331,4 +332,53 @@ func FuzzNew(f *testing.F) {
 		}
 		_ = s.Destination()
 	})
+}
+
+// shoutrrr's Send takes no context: a server that never answers must not
+// hold up the channel's pipeline. The attempt is abandoned at the
+// channel's timeout, the event stays queued with the reason, Notify keeps
+// returning at once, and a shutdown flush ends when its own context does.
+func TestHangingServerDoesNotHoldThePipeline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(func() { close(release); srv.Close() })
+	s := newSender(t, "generic+"+srv.URL+"/hook")
+	p := notify.NewPipeline("phone", s, notify.Settings{QueueSize: 10, Timeout: 200 * time.Millisecond},
+		notify.Options{Clock: clock.NewFake(time.Date(2026, 3, 1, 14, 5, 9, 0, time.UTC))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	p.Notify(event.Event{Kind: event.Offline, Device: "Router"})
+	deadline := time.After(20 * time.Second)
+	for {
+		st, next := p.Observe()
+		if st.Failures == 1 {
+			if !strings.Contains(st.LastError, "did not answer in time") || len(st.Queue) != 1 {
+				t.Fatalf("after the abandoned attempt: %+v", st)
+			}
+			break
+		}
+		select {
+		case <-next:
+		case <-deadline:
+			t.Fatal("the attempt was not abandoned at the channel's timeout")
+		}
+	}
+	for range 100 {
+		p.Notify(event.Event{Kind: event.Recovered, Device: "Router"}) // never waits on the hung send
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer fcancel()
+	flushed := make(chan error, 1)
+	go func() { flushed <- p.Flush(fctx) }()
+	select {
+	case err := <-flushed:
+		if err == nil || !strings.Contains(err.Error(), "not delivered before shutdown") {
+			t.Errorf("flush: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the flush waited on the hung send")
+	}
 }

@@ -60,7 +60,8 @@ type Payload struct {
 // Event is one event in a Payload.
 type Event struct {
 	// Kind is offline, cycle_started, recovered, cycle_failed, gave_up,
-	// held, plug_unreachable, host_reset or notify.
+	// held, plug_unreachable, host_reset, notify, channel_failing or
+	// channel_recovered.
 	Kind string    `json:"kind"`
 	Time time.Time `json:"time"`
 	// Device is the device's name; empty for events about no device.
@@ -85,6 +86,9 @@ type Event struct {
 	LastCycle *time.Time `json:"last_cycle,omitempty"`
 	Plug      string     `json:"plug,omitempty"`
 	Outlet    string     `json:"outlet,omitempty"`
+	// NotifyChannel is the notification channel a channel_failing or
+	// channel_recovered event is about (another one than this).
+	NotifyChannel string `json:"notify_channel,omitempty"`
 	// Reading is the plug's last reading; absent if none.
 	Reading *Reading `json:"reading,omitempty"`
 	// Labels are the Alertmanager alert's labels for webhook events.
@@ -117,7 +121,7 @@ func newEvent(e notify.EventData) Event {
 		Status: e.Status, Summary: e.Summary, Detail: e.Detail, WhatHappened: e.WhatHappened,
 		WhatWasDone: e.WhatWasDone, Next: e.Then, Trigger: e.Trigger,
 		ConsecutiveFailures: e.ConsecutiveFailures, CyclesInWindow: e.CyclesInWindow,
-		Plug: e.Plug, Outlet: e.Outlet, Labels: e.Labels}
+		Plug: e.Plug, Outlet: e.Outlet, NotifyChannel: e.Channel, Labels: e.Labels}
 	if !e.LastCycle.IsZero() {
 		t := e.LastCycle.UTC()
 		out.LastCycle = &t
