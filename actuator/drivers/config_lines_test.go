@@ -21,6 +21,8 @@ var badKeys = map[string]struct {
 		`plugs.yml: line 7: key "generation": plug "p": generation must be 1`},
 	"snmp_pdu": {"    host: 10.0.0.2\n    version: \"2c\"\n    reboot_duration: 2500ms\n",
 		`plugs.yml: line 8: key "reboot_duration": plug "p": reboot_duration 2.5s: whole seconds from 1s`},
+	"ipmi": {"    host: 10.0.0.2\n    cipher_suite: 2\n",
+		`plugs.yml: line 7: key "cipher_suite": plug "p": cipher_suite 2: use one of 17, 3, 8, 12`},
 	"redfish": {"    host: 10.0.0.2\n    auth: basic\n    fingerprint_sha256: \"3f:9a\"\n",
 		`plugs.yml: line 8: key "fingerprint_sha256": plug "p": fingerprint_sha256 "3f:9a": want the certificate's SHA-256`},
 }

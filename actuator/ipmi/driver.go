@@ -64,13 +64,13 @@ func (s *Settings) Check() error {
 		s.Privilege = PrivilegeOperator
 	case PrivilegeUser, PrivilegeOperator, PrivilegeAdministrator:
 	case "admin", "ADMINISTRATOR", "OPERATOR", "USER":
-		errs = append(errs, fmt.Errorf("privilege %q: write user, operator or administrator in lower case", s.Privilege))
+		errs = append(errs, config.KeyErrorf("privilege", "privilege %q: write user, operator or administrator in lower case", s.Privilege))
 	default:
-		errs = append(errs, fmt.Errorf("privilege %q: use user, operator or administrator", s.Privilege))
+		errs = append(errs, config.KeyErrorf("privilege", "privilege %q: use user, operator or administrator", s.Privilege))
 	}
 	if s.CipherSuite != 0 {
 		if err := checkCipherSuite(s.CipherSuite); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &config.KeyError{Key: "cipher_suite", Err: err})
 		}
 	}
 	switch s.PowerOff {
@@ -78,13 +78,13 @@ func (s *Settings) Check() error {
 		s.PowerOff = PowerOffHard
 	case PowerOffHard, PowerOffSoft:
 	default:
-		errs = append(errs, fmt.Errorf("power_off %q: use hard (power down at once) or soft (ACPI shutdown first)", s.PowerOff))
+		errs = append(errs, config.KeyErrorf("power_off", "power_off %q: use hard (power down at once) or soft (ACPI shutdown first)", s.PowerOff))
 	}
 	if d := s.SoftOffTimeout.D(); d != 0 {
 		if s.PowerOff != PowerOffSoft {
-			errs = append(errs, errors.New("soft_off_timeout is for power_off: soft"))
+			errs = append(errs, config.KeyErrorf("soft_off_timeout", "soft_off_timeout is for power_off: soft"))
 		} else if d < 5*time.Second {
-			errs = append(errs, fmt.Errorf("soft_off_timeout %s: give an OS at least 5s to shut down", d))
+			errs = append(errs, config.KeyErrorf("soft_off_timeout", "soft_off_timeout %s: give an OS at least 5s to shut down", d))
 		}
 	}
 	return errors.Join(errs...)
