@@ -194,3 +194,36 @@ func TestTimeWindow(t *testing.T) {
 		}
 	}
 }
+
+// RFC 3414 3.2 step 8 (and RFC 3826 3.3.2): an authentic message whose
+// privacy parameters are not 8 octets cannot be decrypted: a Report of
+// usmStatsDecryptionErrors, nothing switched. (A wrong privacy key is no
+// decryption error: it decrypts to garbage and is dropped, see the Net-SNMP
+// test.)
+func TestDecryptionErrorReport(t *testing.T) {
+	p, err := Start(Options{Outlets: 2, Users: fuzzUsers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	u := p.users["shaaes"]
+	set := []gosnmp.SnmpPDU{{Name: ctlCommand(1), Type: gosnmp.Integer, Value: cmdImmediateOff}}
+	req := &gosnmp.SnmpPacket{Version: gosnmp.Version3, MsgFlags: gosnmp.AuthPriv | gosnmp.Reportable,
+		SecurityModel: gosnmp.UserSecurityModel, MsgID: 43, PDUType: gosnmp.SetRequest, RequestID: 8, Variables: set,
+		ContextEngineID: string(p.engineID), Logger: gosnmp.NewLogger(nil),
+		SecurityParameters: u.securityParameters(p.engineID, p.boots, p.engineTime(), []byte{1, 2, 3, 4, 5, 6, 7}, flagAuth|flagPriv)}
+	b, err := req.MarshalMsg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := p.handle(b)
+	dec := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, MsgFlags: gosnmp.NoAuthNoPriv,
+		SecurityParameters: &gosnmp.UsmSecurityParameters{UserName: "x"}, Logger: gosnmp.NewLogger(nil)}
+	rep, err := dec.SnmpDecodePacket(out)
+	if err != nil || rep.PDUType != gosnmp.Report || rep.MsgID != 43 || len(rep.Variables) != 1 || rep.Variables[0].Name != "."+usmStatsDecryptionErrors {
+		t.Fatalf("answer %+v %v", rep, err)
+	}
+	if p.Counter(usmStatsDecryptionErrors) != 1 || !p.Outlets()[0].On || p.Sets() != 0 {
+		t.Fatal("counted wrong, or switched")
+	}
+}
