@@ -39,6 +39,9 @@ type deviceBlock struct {
 // ok is false when the document has none, or has it in a shape the fast
 // path does not handle (flow style, the key twice, document markers).
 func cutDeviceBlock(data []byte) (b deviceBlock, ok bool) {
+	if hasOtherLineBreaks(data) {
+		return b, false // the cut counts lines by \n alone
+	}
 	// Line starts, and the line of the one "devices:" key.
 	keyLine := -1
 	var starts []int
@@ -230,4 +233,15 @@ func plainASCII(b []byte) bool {
 func droppable(line []byte) bool {
 	t := bytes.TrimRight(bytes.TrimLeft(line, " "), "\r\n")
 	return (len(t) == 0 || t[0] == '#') && plainASCII(t)
+}
+
+// hasOtherLineBreaks: data breaks lines other than by \n or \r\n. YAML
+// also breaks them at a lone \r, NEL, LS and PS.
+func hasOtherLineBreaks(data []byte) bool {
+	for i, c := range data {
+		if c == '\r' && (i+1 == len(data) || data[i+1] != '\n') {
+			return true
+		}
+	}
+	return bytes.Contains(data, []byte("\u0085")) || bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029"))
 }

@@ -101,6 +101,8 @@ plugs:
 		{"unknown key late in a long list", string(fleetYAML(deviceBatch+40)) + "  - {name: z, host: h, colour: red}\n", false},
 		{"bad indentation falls back", "devices:\n    - {name: a, host: h}\n  - {name: b, host: h}\n", false},
 		{"a tab falls back", "devices:\n\t- {name: a, host: h}\n", false},
+		{"a lone CR breaks a line: falls back", "devices:\n# x\rglobal: {}\n  - {name: a, host: h}\n", false},
+		{"NEL breaks a line: falls back", "devices:\n  - {name: a, host: h}\u0085  - {name: b, host: h}\n", false},
 		{"empty list", "devices:\nglobal: {dry_run: true}\n", false},
 		{"no devices", "global: {dry_run: true}\n", false},
 		{"empty document", "", false},
