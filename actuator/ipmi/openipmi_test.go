@@ -75,9 +75,9 @@ type openIPMISim struct {
 // a LAN channel speaking RMCP+ and a chassis whose power is the script's
 // file. Two things it needs that its docs do not say: mc_setbmc in the emu
 // file (without it ipmi_sim exits 1 and logs only to syslog), and a guid
-// in the LAN section (without it it answers "no IPMI v2.0" and lanplus
-// fails). It needs -n: with its console on a stdin that is not a terminal
-// it aborts.
+// in the LAN section (without it it tells ipmitool it has no IPMI v2.0, and
+// segfaults on the RMCP+ Open Session go-ipmi sends regardless). It needs
+// -n: with its console on a stdin that is not a terminal it aborts.
 func startIPMISim(t *testing.T) *openIPMISim {
 	t.Helper()
 	bin := needTool(t, "ipmi_sim", "openipmi")
