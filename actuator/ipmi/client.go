@@ -504,6 +504,9 @@ func (c *Client) ArmFlipBack(context.Context, string, time.Duration) error {
 // DisarmFlipBack has nothing to remove.
 func (c *Client) DisarmFlipBack(context.Context, string) error { return nil }
 
+// API names the interface for plug status: IPMI v2.0 over LAN.
+func (c *Client) API() string { return "lanplus" }
+
 // Close has nothing to close: every call closes its own session.
 func (c *Client) Close() error { return nil }
 
