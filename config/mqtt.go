@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,12 @@ var DefaultMQTT = MQTTConfig{
 
 // MQTT broker URL schemes and their default ports.
 var mqttSchemes = map[string]int{"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883, "tls": 8883, "ws": 80, "wss": 443}
+
+// mqttTLSSchemes are the schemes that connect over TLS.
+var mqttTLSSchemes = map[string]bool{"mqtts": true, "ssl": true, "tls": true, "wss": true}
+
+// MQTTSchemeUsesTLS says whether a broker URL's scheme connects over TLS.
+func MQTTSchemeUsesTLS(scheme string) bool { return mqttTLSSchemes[scheme] }
 
 func (m *MQTTConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	*m = DefaultMQTT
@@ -152,6 +159,11 @@ func (m *MQTTConfig) check() []error {
 	}
 	if err := checkSecretFile("mqtt.password_file", m.PasswordFile); err != nil {
 		errs = append(errs, err)
+	}
+	// tls_config beside a plain broker URL would connect in clear text
+	// while the user believes it is encrypted.
+	if u, err := url.Parse(m.Broker); err == nil && !mqttTLSSchemes[u.Scheme] && !reflect.ValueOf(m.TLSConfig).IsZero() {
+		fail("tls_config is set but broker %s is not encrypted: use mqtts://host:8883 (or wss://) to connect over TLS", RedactURL(m.Broker))
 	}
 	if err := m.TLSConfig.Validate(); err != nil {
 		fail("tls_config: %v", err)

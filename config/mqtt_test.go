@@ -21,6 +21,7 @@ func TestInvalidMQTTConfigs(t *testing.T) {
 		"unknown-key":      `line 3: unknown key "comands"`,
 		"zero-interval":    `mqtt: state_interval must be positive, got 0s`,
 		"fast-interval":    `mqtt: state_interval must be at least 100ms, got 10ms`,
+		"tls-plain":        `mqtt: tls_config is set but broker mqtt://broker.example:1883 is not encrypted: use mqtts://host:8883 (or wss://) to connect over TLS`,
 	}
 	files, _ := filepath.Glob("testdata/mqtt-invalid-*.yml")
 	if len(files) != len(cases) {

@@ -32,6 +32,7 @@ type mqttLink struct {
 
 	mu      sync.Mutex // serialises apply, start and stop
 	cfg     *config.MQTTConfig
+	digest  string // of the files cfg names (mqtt.FilesDigest)
 	started bool
 }
 
@@ -69,7 +70,13 @@ func (l *mqttLink) check(c *config.MQTTConfig) error {
 func (l *mqttLink) apply(c *config.MQTTConfig) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if reflect.DeepEqual(c, l.cfg) {
+	digest := ""
+	if c != nil {
+		digest = mqtt.FilesDigest(c)
+	}
+	// The files count too: a CA or certificate replaced under the same
+	// name is what fixing a TLS error usually looks like.
+	if reflect.DeepEqual(c, l.cfg) && digest == l.digest {
 		return nil
 	}
 	var next *mqtt.Publisher
@@ -88,7 +95,7 @@ func (l *mqttLink) apply(c *config.MQTTConfig) error {
 		}
 		cancel()
 	}
-	l.cfg = c
+	l.cfg, l.digest = c, digest
 	if next != nil && l.started {
 		next.Start(l.ctx)
 	}

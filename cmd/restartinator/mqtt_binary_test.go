@@ -355,3 +355,47 @@ func TestMQTTReload(t *testing.T) {
 	sub.Wait("site-b offline", mqttWait, lastIs("site-b/status", "offline"))
 	terminate(t, cmd, logs)
 }
+
+// TestMQTTTLSWrongCAThenReload: the real binary against mosquitto's TLS
+// listener with the wrong CA in ca_file says so (log line, metric) and
+// goes on supervising; once the right CA is written to the same file, a
+// reload connects. Replacing the file under the same name is how a user
+// fixes it, so the reload must notice the contents, not only the config.
+func TestMQTTTLSWrongCAThenReload(t *testing.T) {
+	ca := mqtttest.NewCA(t, "broker CA")
+	wrong := mqtttest.NewCA(t, "another CA")
+	broker := mqtttest.Start(t, mqtttest.Options{TLS: &mqtttest.TLS{Server: ca.Server("127.0.0.1")}})
+	sub := mqtttest.Subscribe(t, broker.URL(), "restartinator/#")
+	p := startPlugged(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	copyFile(t, wrong.File, caFile)
+	path := p.config(t, broker.MQTTSURL(), "  tls_config: {ca_file: "+caFile+"}\n")
+	cmd, addr, logs := startBinary(t, "--config.file", path)
+	waitFor(t, "the TLS failure in the log", func() bool {
+		return strings.Contains(logs.String(), "MQTT connection failed: the broker's TLS certificate is not signed by a CA in mqtt.tls_config.ca_file")
+	})
+	waitFor(t, "supervision going on", func() bool {
+		return strings.Contains(scrape(t, addr), `restartinator_device_up{device="Lab Router #1"} 1`)
+	})
+	if m := scrape(t, addr); !strings.Contains(m, `restartinator_mqtt_connection_attempts_total{result="tls"}`) || !strings.Contains(m, "restartinator_mqtt_connected 0") {
+		t.Errorf("metrics do not show the TLS failure")
+	}
+	copyFile(t, ca.File, caFile)
+	cmd.Process.Signal(syscall.SIGHUP)
+	sub.Wait("online over TLS after the reload", mqttWait, func(ms []mqtttest.Message) bool {
+		return lastIs("restartinator/status", "online")(ms) && lastIs(routerState, "up")(ms)
+	})
+	waitFor(t, "connected", func() bool { return strings.Contains(scrape(t, addr), "restartinator_mqtt_connected 1") })
+	terminate(t, cmd, logs)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

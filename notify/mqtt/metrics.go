@@ -28,7 +28,7 @@ func NewMetrics() *Metrics {
 		}),
 		ConnectionAttempt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "restartinator", Name: "mqtt_connection_attempts_total",
-			Help: "Attempts to connect to the MQTT broker, by result (ok, refused, unreachable).",
+			Help: "Attempts to connect to the MQTT broker, by result (ok, refused (login), tls (a certificate not accepted either way), unreachable).",
 		}, []string{"result"}),
 	}
 }

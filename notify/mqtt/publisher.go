@@ -2,15 +2,21 @@ package mqtt
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -107,7 +113,7 @@ func New(cfg *config.MQTTConfig, opt Options) (*Publisher, error) {
 	if err := Check(cfg, &p.broker, &p.tls, &p.pass); err != nil {
 		return nil, err
 	}
-	for _, r := range []string{"ok", "refused", "unreachable"} {
+	for _, r := range []string{"ok", "refused", "unreachable", "tls"} {
 		opt.Metrics.ConnectionAttempt.WithLabelValues(r)
 	}
 	return p, nil
@@ -125,8 +131,7 @@ func Check(cfg *config.MQTTConfig, broker **url.URL, tlsOut **tls.Config, pass *
 		return fmt.Errorf("mqtt.password_file: %w", err)
 	}
 	var tc *tls.Config
-	switch u.Scheme {
-	case "mqtts", "ssl", "tls", "wss":
+	if config.MQTTSchemeUsesTLS(u.Scheme) {
 		tc, err = commoncfg.NewTLSConfig(&cfg.TLSConfig)
 		if err != nil {
 			return fmt.Errorf("mqtt.tls_config: %w", err)
@@ -211,7 +216,8 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 	o.SetClientID(p.clientID())
 	o.SetUsername(p.cfg.Username)
 	o.SetPassword(p.pass)
-	o.SetTLSConfig(p.tls)
+	tc, hs := p.tlsAttempt()
+	o.SetTLSConfig(tc)
 	// Explicit 3.1.1: otherwise a refused login is retried as MQTT 3.1 and
 	// the broker's "bad user name or password" becomes a protocol error.
 	o.SetProtocolVersion(4)
@@ -237,9 +243,74 @@ func (p *Publisher) connect(ctx context.Context) (*conn, error) {
 		return nil, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		return nil, err
+		return nil, hs.explainFailure(err)
 	}
 	return cn, nil
+}
+
+// Errors that only the handshake's course tells apart: both show as a
+// connection reset by the broker.
+var (
+	errNoClientCert      = errors.New("the broker asked for a client certificate and none is configured")
+	errNotTLS            = errors.New("the broker closed the connection before the TLS handshake finished")
+	errClientCertRefused = errors.New("the broker closed the connection after it saw our client certificate")
+)
+
+// handshake records how far one connection attempt's TLS handshake got.
+type handshake struct {
+	asked atomic.Bool // for a client certificate, and none was configured
+	sent  atomic.Bool // for a client certificate, and ours went
+	done  atomic.Bool
+}
+
+// tlsAttempt is the TLS config for one connection attempt (nil without
+// TLS), with hooks that record how far the handshake got.
+func (p *Publisher) tlsAttempt() (*tls.Config, *handshake) {
+	if p.tls == nil {
+		return nil, nil
+	}
+	tc, hs := p.tls.Clone(), &handshake{}
+	// With TLS 1.3 the broker judges the client's certificate after the
+	// client's handshake is over, and mosquitto then often just resets the
+	// connection: only the request tells us what it wanted.
+	switch get := tc.GetClientCertificate; {
+	case get != nil:
+		tc.GetClientCertificate = func(r *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			hs.sent.Store(true)
+			return get(r)
+		}
+	case len(tc.Certificates) == 0:
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			hs.asked.Store(true)
+			return &tls.Certificate{}, nil
+		}
+	}
+	verify := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		hs.done.Store(true)
+		if verify != nil {
+			return verify(cs)
+		}
+		return nil
+	}
+	return tc, hs
+}
+
+// explainFailure adds to err what the handshake's course says about it.
+func (hs *handshake) explainFailure(err error) error {
+	if hs == nil {
+		return err
+	}
+	closed := errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	switch {
+	case hs.asked.Load():
+		return fmt.Errorf("%w: %w", errNoClientCert, err)
+	case hs.sent.Load() && closed:
+		return fmt.Errorf("%w: %w", errClientCertRefused, err)
+	case !hs.done.Load() && closed:
+		return fmt.Errorf("%w: %w", errNotTLS, err)
+	}
+	return err
 }
 
 // explain turns a connection error into what to do about it.
@@ -254,11 +325,58 @@ func explain(err error) (result, msg string) {
 	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
 		return "refused", "the broker says it is unavailable"
 	}
-	var ue *tls.CertificateVerificationError
-	if errors.As(err, &ue) || strings.Contains(err.Error(), "x509:") {
-		return "unreachable", "the broker's TLS certificate was not accepted — check mqtt.tls_config (ca_file, server_name)"
+	if msg := explainTLS(err); msg != "" {
+		return "tls", msg
+	}
+	if strings.Contains(err.Error(), "websocket: bad handshake") {
+		return "unreachable", "the server did not accept the WebSocket upgrade — check the path in mqtt.broker (ws://host:port/path) and that the port is a websockets listener"
 	}
 	return "unreachable", "cannot reach the broker — is it running, and is mqtt.broker right?"
+}
+
+// explainTLS says what to change when err is a TLS failure, or "".
+func explainTLS(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var alert tls.AlertError
+	var header tls.RecordHeaderError
+	switch {
+	case errors.Is(err, errNoClientCert):
+		return "the broker wants a client certificate — set mqtt.tls_config.cert_file and key_file"
+	case errors.As(err, &unknown):
+		return "the broker's TLS certificate is not signed by a CA in mqtt.tls_config.ca_file (or, without ca_file, by one the system trusts) — set ca_file to the CA that signed it"
+	case errors.As(err, &host):
+		return fmt.Sprintf("the broker's TLS certificate is for %s, not %s — connect by a name the certificate carries, or set mqtt.tls_config.server_name to one", certNames(host.Certificate), host.Host)
+	case errors.As(err, &invalid):
+		return "the broker's TLS certificate is not valid (" + invalid.Error() + ") — renew it, or check this machine's clock"
+	case errors.As(err, &header), errors.Is(err, errNotTLS):
+		return "the broker's port does not speak TLS — use mqtt:// for it, or the port of its TLS listener (8883)"
+	case errors.As(err, &alert) && alert == 116, strings.Contains(err.Error(), "tls: certificate required"):
+		// 116 is TLS 1.3's certificate_required alert.
+		return "the broker wants a client certificate — set mqtt.tls_config.cert_file and key_file"
+	case errors.Is(err, errClientCertRefused), errors.As(err, &alert) && (alert == 42 || alert == 48 || alert == 43 || alert == 45 || alert == 46),
+		strings.Contains(err.Error(), "tls: bad certificate"), strings.Contains(err.Error(), "tls: unknown certificate authority"):
+		// bad_certificate, unknown_ca, unsupported, expired and unknown
+		// certificate: the broker judged ours.
+		return "the broker did not accept our client certificate (" + err.Error() + ") — check that mqtt.tls_config.cert_file is signed by the CA the broker trusts (its cafile) and is still valid"
+	case strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:"):
+		return "the TLS handshake with the broker failed — check mqtt.tls_config (ca_file, server_name, cert_file, key_file)"
+	}
+	return ""
+}
+
+// certNames lists the names a certificate is for, for an error message.
+func certNames(c *x509.Certificate) string {
+	var names []string
+	names = append(names, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		names = append(names, c.Subject.CommonName)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (p *Publisher) run(ctx context.Context) {
@@ -640,4 +758,22 @@ func orderTopics(m map[string]string, first string) []string {
 	}
 	sortTopics(out, first)
 	return out
+}
+
+// FilesDigest sums the contents of the files cfg names (CA, client
+// certificate and key, password file), so a reload can tell that a file
+// was replaced under the same name: a renewed certificate or a corrected
+// CA file then takes effect without a restart. A file that cannot be read
+// sums as such; Check says why.
+func FilesDigest(cfg *config.MQTTConfig) string {
+	h := sha256.New()
+	for _, f := range []string{cfg.TLSConfig.CAFile, cfg.TLSConfig.CertFile, cfg.TLSConfig.KeyFile, cfg.PasswordFile} {
+		b, err := os.ReadFile(f)
+		if f == "" || err != nil {
+			b = nil
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

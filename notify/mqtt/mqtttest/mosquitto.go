@@ -1,5 +1,7 @@
-// Package mqtttest runs Debian's mosquitto broker on a free loopback port for
-// tests, with a generated config: anonymous, or with a password file.
+// Package mqtttest runs Debian's mosquitto broker on free loopback ports for
+// tests, with a generated config: anonymous, or with a password file; a
+// plain listener always, and TLS, WebSocket and WebSocket-over-TLS listeners
+// when asked.
 package mqtttest
 
 import (
@@ -39,7 +41,29 @@ type Options struct {
 	// Users, when set, turns anonymous access off: only these
 	// user → password pairs may connect.
 	Users map[string]string
+	// TLS, when set, adds a TLS listener (MQTTSURL), and a wss one with
+	// WebSockets.
+	TLS *TLS
+	// WebSockets adds a ws listener (WSURL), and a wss one with TLS.
+	WebSockets bool
 }
+
+// TLS is a TLS listener's setup: mosquitto's cafile, certfile, keyfile and
+// require_certificate.
+type TLS struct {
+	// CAFile is the CA the broker checks client certificates against.
+	CAFile string
+	Server KeyPair
+	// RequireCertificate turns client-certificate authentication on.
+	RequireCertificate bool
+}
+
+// Listener kinds beside the plain one.
+const (
+	listenerTLS = "mqtts"
+	listenerWS  = "ws"
+	listenerWSS = "wss"
+)
 
 // Broker is a running mosquitto.
 type Broker struct {
@@ -48,6 +72,8 @@ type Broker struct {
 	dir  string
 	conf string
 	port int
+	// extra are the other listeners' ports by kind.
+	extra map[string]int
 
 	mu       sync.Mutex
 	reserved int // socket holding the port while stopped, or -1
@@ -62,7 +88,21 @@ func Start(t testing.TB, opt Options) *Broker {
 	b := &Broker{t: t, bin: Need(t), dir: t.TempDir(), reserved: -1}
 	var lastErr error
 	for try := 0; try < 5; try++ {
-		b.port = freePort(t)
+		var kinds []string
+		if opt.TLS != nil {
+			kinds = append(kinds, listenerTLS)
+		}
+		if opt.WebSockets {
+			kinds = append(kinds, listenerWS)
+			if opt.TLS != nil {
+				kinds = append(kinds, listenerWSS)
+			}
+		}
+		ports := freePorts(t, 1+len(kinds))
+		b.port, b.extra = ports[0], map[string]int{}
+		for i, k := range kinds {
+			b.extra[k] = ports[1+i]
+		}
 		if lastErr = b.writeConfig(opt); lastErr != nil {
 			t.Fatal(lastErr)
 		}
@@ -81,6 +121,25 @@ func (b *Broker) Port() int { return b.port }
 // URL is mqtt://127.0.0.1:PORT.
 func (b *Broker) URL() string { return fmt.Sprintf("mqtt://127.0.0.1:%d", b.port) }
 
+// MQTTSURL is mqtts://127.0.0.1:PORT, the TLS listener (Options.TLS).
+func (b *Broker) MQTTSURL() string { return b.url(listenerTLS, "mqtts") }
+
+// WSURL is ws://127.0.0.1:PORT, the WebSocket listener (Options.WebSockets).
+// mosquitto answers the upgrade on any path.
+func (b *Broker) WSURL() string { return b.url(listenerWS, "ws") }
+
+// WSSURL is wss://127.0.0.1:PORT (Options.TLS and Options.WebSockets).
+func (b *Broker) WSSURL() string { return b.url(listenerWSS, "wss") }
+
+func (b *Broker) url(kind, scheme string) string {
+	b.t.Helper()
+	port, ok := b.extra[kind]
+	if !ok {
+		b.t.Fatalf("mqtttest: the broker has no %s listener; set it in Options", kind)
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
+}
+
 // Log is what mosquitto logged.
 func (b *Broker) Log() string {
 	b.mu.Lock()
@@ -91,16 +150,26 @@ func (b *Broker) Log() string {
 	return b.log.String()
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freePorts finds n distinct free ports: each probe socket stays open
+// until all are found, or the kernel may hand the same port out twice.
+func freePorts(t testing.TB, n int) []int {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 func (b *Broker) writeConfig(opt Options) error {
+	// The plain listener stays even when a test wants only the others:
+	// mosquitto 2.0.11 (Debian 12) with nothing but websockets listeners
+	// opens them and then exits with "Unable to start any listening
+	// sockets".
 	conf := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n", b.port)
 	// Run as root, mosquitto would switch to the "mosquitto" user, which
 	// cannot read the test's private directory.
@@ -123,6 +192,25 @@ func (b *Broker) writeConfig(opt Options) error {
 			}
 		}
 		conf += "allow_anonymous false\npassword_file " + pw + "\n"
+	}
+	tlsConf := ""
+	if t := opt.TLS; t != nil {
+		tlsConf = fmt.Sprintf("certfile %s\nkeyfile %s\n", t.Server.CertFile, t.Server.KeyFile)
+		if t.CAFile != "" {
+			tlsConf += "cafile " + t.CAFile + "\n"
+		}
+		if t.RequireCertificate {
+			tlsConf += "require_certificate true\n"
+		}
+		conf += fmt.Sprintf("listener %d 127.0.0.1\n%s", b.extra[listenerTLS], tlsConf)
+	}
+	// A websockets listener is bound by interface name: given 127.0.0.1,
+	// mosquitto 2.0.11's libwebsockets listens on every address (::).
+	if p, ok := b.extra[listenerWS]; ok {
+		conf += fmt.Sprintf("listener %d lo\nprotocol websockets\n", p)
+	}
+	if p, ok := b.extra[listenerWSS]; ok {
+		conf += fmt.Sprintf("listener %d lo\nprotocol websockets\n%s", p, tlsConf)
 	}
 	b.conf = filepath.Join(b.dir, "mosquitto.conf")
 	return os.WriteFile(b.conf, []byte(conf), 0o600)
@@ -156,7 +244,7 @@ func (b *Broker) start() error {
 	}
 	deadline := time.NewTimer(startWait)
 	defer deadline.Stop()
-	for !listening(log.String(), b.port) {
+	for !b.listening(log.String()) {
 		select {
 		case <-exited:
 			return fail("mosquitto exited at start")
@@ -181,12 +269,27 @@ func (b *Broker) start() error {
 	return nil
 }
 
-// listening says whether mosquitto's log shows it opened its listener on
-// port and went on to run (it logs "running" once every listener is open,
-// and exits instead when a bind fails).
-func listening(log string, port int) bool {
-	opened := strings.Index(log, fmt.Sprintf("Opening ipv4 listen socket on port %d.", port))
-	return opened >= 0 && strings.Contains(log[opened:], " running\n")
+// listening says whether mosquitto's log shows it opened every listener
+// and went on to run (it logs "running" once every listener is open, and
+// exits instead when a bind fails).
+func (b *Broker) listening(log string) bool {
+	lines := []string{fmt.Sprintf("Opening ipv4 listen socket on port %d.", b.port)}
+	for kind, port := range b.extra {
+		if kind == listenerTLS {
+			lines = append(lines, fmt.Sprintf("Opening ipv4 listen socket on port %d.", port))
+		} else {
+			lines = append(lines, fmt.Sprintf("Opening websockets listen socket on port %d.", port))
+		}
+	}
+	last := 0
+	for _, l := range lines {
+		i := strings.Index(log, l)
+		if i < 0 {
+			return false
+		}
+		last = max(last, i)
+	}
+	return strings.Contains(log[last:], " running\n")
 }
 
 // Stop kills the broker; it keeps nothing (persistence is off). Until
