@@ -60,6 +60,7 @@ func newApp(ctx context.Context, s *service, first *config.Config) (*app, error)
 		return nil, err
 	}
 	a.store = store
+	store.SetClock(a.clock)
 	a.notifier = &notifier{logger: s.logger, store: store, clock: a.clock, externalURL: s.opts.externalURL, ctx: ctx}
 	a.mqtt = newMQTTLink(ctx, a, s.logger, a.clock)
 	a.events = event.Fanout{a.notifier, a.mqtt}
@@ -129,6 +130,7 @@ func (a *app) Apply(c *config.Config) error {
 	if err := a.mqtt.apply(c.MQTT); err != nil {
 		return err
 	}
+	a.forgetRemovedDevices(c)
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -146,6 +148,18 @@ func (a *app) Apply(c *config.Config) error {
 		a.stopTriggers = w.Start(a.ctx)
 	}
 	return nil
+}
+
+// forgetRemovedDevices tells the state file which devices are configured:
+// the state of one removed is kept for state.RemovedGrace, then dropped.
+func (a *app) forgetRemovedDevices(c *config.Config) {
+	names := make([]string, 0, len(c.Devices))
+	for _, d := range c.Devices {
+		names = append(names, d.Name)
+	}
+	if err := a.store.SetConfigured(names); err != nil {
+		a.logger.Error("cannot write the state file after noting the configured devices; removed devices' state stays until the next save", "err", err)
+	}
 }
 
 // checkHostDevices checks, without opening anything, that a watchdog named

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/restartinator/restartinator/internal/clock"
 )
 
 // Intent is a cycle in progress: the outlet was (or is about to be)
@@ -58,6 +60,11 @@ type file struct {
 	// Availability are the devices' up/down timelines of the last days,
 	// as transitions, by device name (the collector bounds them).
 	Availability map[string][]Transition `json:"availability,omitempty"`
+
+	// RemovedSince dates, by device name, when a device that has state
+	// here was found missing from the config; its state is dropped
+	// RemovedGrace later (prune.go).
+	RemovedSince map[string]time.Time `json:"removed_since,omitempty"`
 }
 
 // emailChannel is the name the first version's mail queue is kept under.
@@ -73,6 +80,11 @@ type Store struct {
 	mu     sync.Mutex
 	f      file
 	saves  int64 // files written, for tests and diagnostics
+
+	// configured are the config's devices (SetConfigured); nil until
+	// known, and then nothing is dropped.
+	configured map[string]bool
+	clock      clock.Clock
 }
 
 // Open reads the state file at path. A missing file is an empty state. A
@@ -164,6 +176,7 @@ func (s *Store) save() error {
 	if s.path == "" {
 		return nil
 	}
+	s.sweepLocked()
 	data, err := json.Marshal(s.f)
 	if err != nil {
 		return err
