@@ -398,8 +398,9 @@ func (p *Publisher) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			tell(outage.Down(p.opt.Clock.Now(), err))
 			result, msg := explain(err)
+			// The other channels hear what to change, not only paho's words.
+			tell(outage.Down(p.opt.Clock.Now(), fmt.Errorf("%s (%w)", msg, err)))
 			m.ConnectionAttempt.WithLabelValues(result).Inc()
 			wait := backoff(attempt, p.cfg.MaxReconnectInterval.D())
 			attempt++

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/notify/mqtt/mqtttest"
 )
 
@@ -188,4 +190,28 @@ func pathProxy(t *testing.T, path, target string) string {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return fmt.Sprintf("ws://%s", srv.Listener.Addr())
+}
+
+// A broker whose certificate is not trusted is, once it has lasted
+// OutageAfter, a channel_failing notification to the other channels that
+// says what to change.
+func TestTLSFailureIsToldToTheOtherChannels(t *testing.T) {
+	ca := mqtttest.NewCA(t, "test CA")
+	other := mqtttest.NewCA(t, "another CA")
+	b := mqtttest.Start(t, mqtttest.Options{TLS: &mqtttest.TLS{Server: ca.Server("127.0.0.1")}})
+	told := make(chan event.Event, 4)
+	startPublisher(t, b.MQTTSURL(), func(o *Options, c *config.MQTTConfig) {
+		c.TLSConfig.CAFile = other.File
+		// The second failed attempt, a second later, is past it.
+		o.OutageAfter = time.Nanosecond
+		o.Tell = func(e event.Event) { told <- e }
+	})
+	select {
+	case e := <-told:
+		if e.Kind != event.ChannelFailing || e.Channel != "mqtt" || !strings.Contains(e.Detail, "is not signed by a CA in mqtt.tls_config.ca_file") {
+			t.Errorf("told %+v", e)
+		}
+	case <-time.After(waitLong):
+		t.Fatal("the other channels were not told")
+	}
 }
