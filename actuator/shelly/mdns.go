@@ -45,25 +45,33 @@ func DiscoverMDNS(ctx context.Context, opt MDNSOptions) ([]Found, error) {
 	// One query after the other: two at once share port 5353 and lose
 	// answers to each other.
 	for _, service := range []string{"_shelly._tcp", "_http._tcp"} {
+		// hashicorp/mdns hands an entry over as soon as it is complete but
+		// goes on filling it in from later answers until the query ends, so
+		// entries are only collected here and read once QueryContext has
+		// returned (reading them earlier is a data race).
 		entries := make(chan *mdns.ServiceEntry, 64)
 		done := make(chan struct{})
+		var got []*mdns.ServiceEntry
 		go func() {
 			defer close(done)
 			for e := range entries {
-				f, ok := foundFrom(e, service)
-				if !ok {
-					continue
-				}
-				key := net.JoinHostPort(f.Host, strconv.Itoa(f.Port))
-				if old, seen := byAddr[key]; !seen || old.App == "" && f.App != "" {
-					byAddr[key] = f
-				}
+				got = append(got, e)
 			}
 		}()
 		err := mdns.QueryContext(ctx, &mdns.QueryParam{Service: service, Domain: "local", Timeout: opt.Timeout / 2,
 			Interface: opt.Interface, Entries: entries, DisableIPv6: true, Logger: log.New(io.Discard, "", 0)})
 		close(entries)
 		<-done
+		for _, e := range got {
+			f, ok := foundFrom(e, service)
+			if !ok {
+				continue
+			}
+			key := net.JoinHostPort(f.Host, strconv.Itoa(f.Port))
+			if old, seen := byAddr[key]; !seen || old.App == "" && f.App != "" {
+				byAddr[key] = f
+			}
+		}
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
