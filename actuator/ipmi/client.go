@@ -178,7 +178,9 @@ func (c *Client) exchangeTimeout() time.Duration {
 // session runs fn in a session of its own, under the call's timeout. The
 // go-ipmi calls run on a goroutine, so a library that ignored the deadline
 // still could not hold the caller past it; a panic decoding the BMC's
-// answer becomes an error.
+// answer becomes an error. The caller gets fn's result as soon as it is
+// known; the session is closed after that, still holding the BMC's slot,
+// so the next call to this BMC starts once it is closed.
 func (c *Client) session(ctx context.Context, what string, fn func(ctx context.Context, s *client.Client) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -190,7 +192,27 @@ func (c *Client) session(ctx context.Context, what string, fn func(ctx context.C
 	done := make(chan error, 1)
 	go func() {
 		defer func() { <-c.sem }()
-		done <- c.run(ctx, fn)
+		var s *client.Client
+		done <- recovered(func() error {
+			var err error
+			if s, err = c.open(ctx); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(ctx, s)
+		})
+		if s != nil {
+			// Close Session is a courtesy to the BMC, so it does not
+			// hold a BMC with few session slots: bounded, and not an
+			// error of the call.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+			defer cancel()
+			if cerr := recovered(func() error { return s.Close(cctx) }); cerr != nil {
+				c.log.Debug("closing the IPMI session failed", "bmc", c.addr, "err", cerr)
+			}
+		}
 	}()
 	select {
 	case err := <-done:
@@ -203,15 +225,22 @@ func (c *Client) session(ctx context.Context, what string, fn func(ctx context.C
 	}
 }
 
-func (c *Client) run(ctx context.Context, fn func(ctx context.Context, s *client.Client) error) (err error) {
+// recovered runs fn, turning a panic (go-ipmi decoding a BMC's answer)
+// into an error.
+func recovered(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: decoding it failed: %v", ErrBadAnswer, r)
 		}
 	}()
+	return fn()
+}
+
+// open opens a session; nil and the classified error when it fails.
+func (c *Client) open(ctx context.Context) (*client.Client, error) {
 	s, err := client.NewClient(c.cfg.Host, c.cfg.Port, c.cfg.Username, c.cfg.Password)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.WithTimeout(c.exchangeTimeout()).WithRetry(4).WithMaxPrivilegeLevel(c.priv)
 	s.WithCipherSuiteID(c.suites...)
@@ -219,22 +248,10 @@ func (c *Client) run(ctx context.Context, fn func(ctx context.Context, s *client
 		// Close only releases the socket here: there is no session.
 		dead, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = s.Close(dead)
-		return classify(err, c.cfg.Username, c.cfg.Privilege, c.cfg.CipherSuites)
+		_ = recovered(func() error { return s.Close(dead) })
+		return nil, classify(err, c.cfg.Username, c.cfg.Privilege, c.cfg.CipherSuites)
 	}
-	defer func() {
-		// Close Session is a courtesy to the BMC: bounded, and not an
-		// error of the call.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.exchangeTimeout())
-		defer cancel()
-		if cerr := s.Close(cctx); cerr != nil {
-			c.log.Debug("closing the IPMI session failed", "bmc", c.addr, "err", cerr)
-		}
-	}()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return fn(ctx, s)
+	return s, nil
 }
 
 func (c *Client) wrap(what string, err error) error {
@@ -507,8 +524,18 @@ func (c *Client) DisarmFlipBack(context.Context, string) error { return nil }
 // API names the interface for plug status: IPMI v2.0 over LAN.
 func (c *Client) API() string { return "lanplus" }
 
-// Close has nothing to close: every call closes its own session.
-func (c *Client) Close() error { return nil }
+// Close waits, at most the plug's timeout, for a session still being
+// closed: every call closes its own.
+func (c *Client) Close() error {
+	t := time.NewTimer(c.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case c.sem <- struct{}{}:
+		<-c.sem
+	case <-t.C:
+	}
+	return nil
+}
 
 // checkOutlet: a BMC has one chassis.
 func checkOutlet(outlet string) error {

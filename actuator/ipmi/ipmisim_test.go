@@ -321,6 +321,7 @@ func TestSimSessionsClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	r.c.Close() // waits for the last session's Close Session
 	if n := r.sim.Sessions(); n != 0 {
 		t.Errorf("%d sessions left open on the BMC", n)
 	}
