@@ -215,3 +215,41 @@ func TestTLSFailureIsToldToTheOtherChannels(t *testing.T) {
 		t.Fatal("the other channels were not told")
 	}
 }
+
+// The README's Mosquitto listener: a client certificate required and its
+// common name taken as the user name for the broker's ACL. Only the user
+// "restartinator" may write under restartinator/, so the state arriving
+// proves the broker took the certificate's name (an anonymous client may
+// only read), and a certificate with another name publishes nothing there.
+func TestClientCertificateIdentityAndACL(t *testing.T) {
+	ca := mqtttest.NewCA(t, "test CA")
+	b := mqtttest.Start(t, mqtttest.Options{
+		TLS: &mqtttest.TLS{Server: ca.Server("127.0.0.1"), CAFile: ca.File, RequireCertificate: true, IdentityAsUsername: true},
+		ACL: "topic read #\ntopic write restartinator/+/cycle/set\n\nuser restartinator\ntopic readwrite restartinator/#\ntopic readwrite homeassistant/#\n",
+	})
+	sub := mqtttest.Subscribe(t, b.URL(), "restartinator/#")
+	withCert := func(kp mqtttest.KeyPair, id string) func(*Options, *config.MQTTConfig) {
+		return func(_ *Options, c *config.MQTTConfig) {
+			c.TLSConfig.CAFile, c.TLSConfig.CertFile, c.TLSConfig.KeyFile = ca.File, kp.CertFile, kp.KeyFile
+			c.ClientID = id
+		}
+	}
+	intruder := startPublisher(t, b.MQTTSURL(), func(o *Options, c *config.MQTTConfig) {
+		withCert(ca.Client("intruder"), "intruder")(o, c)
+		c.TopicPrefix = "restartinator/intruder"
+	})
+	waitFor(t, "the intruder connected", func() bool { return testutil.ToFloat64(intruder.m.Connected) == 1 })
+	startPublisher(t, b.MQTTSURL(), withCert(ca.Client("restartinator"), "restartinator"))
+	sub.Wait("state from the certificate named restartinator", waitLong, has("restartinator/router/state", "up"))
+	// The intruder's publishes are dropped by the broker's ACL (MQTT
+	// 3.1.1 cannot tell it so): a marker after they were sent shows none
+	// arrived.
+	waitFor(t, "the intruder's publishes sent", func() bool { return testutil.ToFloat64(intruder.m.Published) > 5 })
+	sub.Publish("restartinator/marker/cycle/set", "x", false)
+	sub.Wait("the marker", waitLong, has("restartinator/marker/cycle/set", "x"))
+	for _, m := range sub.Messages() {
+		if strings.HasPrefix(m.Topic, "restartinator/intruder/") {
+			t.Fatalf("a certificate not named restartinator published %s", m)
+		}
+	}
+}

@@ -46,6 +46,9 @@ type Options struct {
 	TLS *TLS
 	// WebSockets adds a ws listener (WSURL), and a wss one with TLS.
 	WebSockets bool
+	// ACL, when set, is the broker's acl_file: lines before any "user"
+	// line are what anonymous clients may do.
+	ACL string
 }
 
 // TLS is a TLS listener's setup: mosquitto's cafile, certfile, keyfile and
@@ -56,6 +59,9 @@ type TLS struct {
 	Server KeyPair
 	// RequireCertificate turns client-certificate authentication on.
 	RequireCertificate bool
+	// IdentityAsUsername makes a client certificate's common name the
+	// client's user name, for ACL (use_identity_as_username).
+	IdentityAsUsername bool
 }
 
 // Listener kinds beside the plain one.
@@ -193,6 +199,13 @@ func (b *Broker) writeConfig(opt Options) error {
 		}
 		conf += "allow_anonymous false\npassword_file " + pw + "\n"
 	}
+	if opt.ACL != "" {
+		acl := filepath.Join(b.dir, "acl")
+		if err := os.WriteFile(acl, []byte(opt.ACL), 0o600); err != nil {
+			return err
+		}
+		conf += "acl_file " + acl + "\n"
+	}
 	tlsConf := ""
 	if t := opt.TLS; t != nil {
 		tlsConf = fmt.Sprintf("certfile %s\nkeyfile %s\n", t.Server.CertFile, t.Server.KeyFile)
@@ -201,6 +214,9 @@ func (b *Broker) writeConfig(opt Options) error {
 		}
 		if t.RequireCertificate {
 			tlsConf += "require_certificate true\n"
+		}
+		if t.IdentityAsUsername {
+			tlsConf += "use_identity_as_username true\n"
 		}
 		conf += fmt.Sprintf("listener %d 127.0.0.1\n%s", b.extra[listenerTLS], tlsConf)
 	}
