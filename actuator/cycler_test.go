@@ -85,13 +85,36 @@ func newCyclerRig(t *testing.T, model string, mod func(*actuator.CyclerOptions))
 	}
 	r.cycler = actuator.NewCycler(opt)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cyclerBound)
-		defer cancel()
-		if err := r.cycler.Shutdown(ctx); err != nil {
+		if err := shutdown(r.cycler, r.clk); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
 	return r
+}
+
+// shutdown is c.Shutdown with time passing on the fake clock, as it would
+// for a real shutdown: a test may end mid-cycle, and a cycle ended by the
+// shutdown restores power with the safe cycle's retries, whose delays are on
+// clk. A retry is needed when the shutdown cancels the switch-off after its
+// request went out: the simulator may then serve it after the switch-on sent
+// on a fresh connection, and read back the outlet off (seen under load).
+func shutdown(c *actuator.Cycler, clk *clock.Fake) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cyclerBound)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Shutdown(ctx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if clk.Pending() > 0 {
+				clk.Advance(time.Second)
+			}
+		}
+	}
 }
 
 // client is a Kasa client of sim. The timeout is real time: generous, as

@@ -33,9 +33,9 @@ func peerRig(t *testing.T, r *cyclerRig, peer actuator.PeerOptions) (*actuator.C
 		MaxConcurrent: 2, Peer: peer, Listener: func(u actuator.Update) { updates <- u },
 		Safe: actuator.SafeCycleOptions{OnAttempts: 2, RetryDelay: time.Second, RestoreTimeout: cyclerBound}})
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cyclerBound)
-		defer cancel()
-		_ = b.Shutdown(ctx)
+		if err := shutdown(b, r.clk); err != nil {
+			t.Errorf("standby's shutdown: %v", err)
+		}
 	})
 	return b, updates
 }
