@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/actuator"
+	"github.com/restartinator/restartinator/internal/porthold"
 )
 
 var errDevice = errors.New("device refused set_relay_state with error code -1")
@@ -58,16 +59,19 @@ func TestWrapPlugError(t *testing.T) {
 }
 
 func TestNetworkHint(t *testing.T) {
-	// A port nothing listens on: a real refused connection.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// A port nothing listens on, kept from other processes while the test
+	// runs: a real refused connection.
+	p, err := porthold.Closed()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	_, refused := net.DialTimeout("tcp", addr, time.Second)
+	defer p.Close()
+	_, refused := net.DialTimeout("tcp", p.Addr, 5*time.Second)
 	if refused == nil {
-		t.Skip("something else took the port just closed")
+		if !p.Held { // elsewhere than Linux the port is only closed
+			t.Skip("something else took the port just closed")
+		}
+		t.Fatalf("dialling the closed %s connected", p.Addr)
 	}
 	for _, tc := range []struct {
 		name string

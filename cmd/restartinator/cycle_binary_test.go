@@ -1,22 +1,31 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/internal/porthold"
 	"github.com/restartinator/restartinator/internal/simdevice"
 )
 
+// freePort is a loopback port nothing listens on for a moment, for a child
+// process that cannot bind 127.0.0.1:0 and report its address. Another
+// process may take it in between: retry on "address already in use".
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -25,6 +34,77 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// closedPort is a loopback port on which connections are refused for the
+// whole test: it stays bound, not listening (internal/porthold), so no
+// other process on a busy machine takes it and answers instead.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	p, err := porthold.Closed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ap, err := netip.ParseAddrPort(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(ap.Port())
+}
+
+var simulatingRE = regexp.MustCompile(`^simulating .* on (127\.0\.0\.1:(\d+))$`)
+
+// startSimulatorProcess runs `restartinator simulate` on 127.0.0.1:0 in a process
+// of its own and returns the port it reports: no port picked in advance
+// that another process could take first.
+func startSimulatorProcess(t *testing.T, args ...string) int {
+	t.Helper()
+	sim := exec.Command(binary(t), append(append([]string{"simulate"}, args...), "--listen", "127.0.0.1:0")...)
+	sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := sim.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sim.Stderr = &logWriter{logs}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Process.Kill(); sim.Wait() })
+	port := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			logs.WriteLine(sc.Text())
+			if m := simulatingRE.FindStringSubmatch(sc.Text()); m != nil {
+				n, _ := strconv.Atoi(m[2])
+				select {
+				case port <- n:
+				default:
+				}
+			}
+		}
+		close(port)
+	}()
+	select {
+	case p, ok := <-port:
+		if !ok {
+			t.Fatalf("the simulator ended before listening:\n%s", logs.String())
+		}
+		return p
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the simulator did not report its address:\n%s", logs.String())
+	}
+	return 0
+}
+
+// logWriter is an io.Writer into a syncBuffer.
+type logWriter struct{ b *syncBuffer }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.b.WriteLine(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // cycleRig is the real binary supervising a simulated device on a plug
@@ -47,13 +127,7 @@ func newCycleRigOff(t *testing.T, off string) *cycleRig {
 // protocol it speaks.
 func newCycleRigPlug(t *testing.T, off, model, protocol string) *cycleRig {
 	t.Helper()
-	bin := binary(t)
-	port := freePort(t)
-	sim := exec.Command(bin, "simulate", "--model", model, "--protocol", protocol, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Process.Kill(); sim.Wait() })
+	port := startSimulatorProcess(t, "--model", model, "--protocol", protocol)
 	opt := kasa.Options{Host: "127.0.0.1", Port: port, Protocol: protocol, Timeout: 2 * time.Second}
 	account := ""
 	if protocol == "aes" {

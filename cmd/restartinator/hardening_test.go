@@ -232,7 +232,7 @@ devices:
   - {name: bare, host: 127.0.0.1, port: 1, mode: monitor, check_interval: 1h}
 webhook:
   routes: [{matchers: ['alertname="DeviceDown"'], action: cycle}]
-`, filepath.Join(dir, "state.json"), freePort(t))
+`, filepath.Join(dir, "state.json"), closedPort(t))
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	_, addr, _ := startBinary(t, "--config.file", cfgPath)
 	for _, device := range []string{"watch", "bare"} {

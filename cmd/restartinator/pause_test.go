@@ -130,7 +130,7 @@ func FuzzParsePauseRequest(f *testing.F) {
 // plug simulated by a second restartinator process.
 func TestManualCycleSaysParentIsDown(t *testing.T) {
 	r := newCycleRig(t)
-	closed := freePort(t)
+	closed := closedPort(t)
 	cfg, err := os.ReadFile(r.cfgPath)
 	if err != nil {
 		t.Fatal(err)

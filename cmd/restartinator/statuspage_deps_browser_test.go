@@ -27,7 +27,7 @@ func TestStatusPageBrowserTreeBarsPauseDark(t *testing.T) {
 	t.Cleanup(func() { nas.Close() })
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "r.yml")
-	closed := freePort(t)
+	closed := closedPort(t)
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`global: {state_file: %s}
 defaults: {check_interval: 1s, retry_interval: 1s, retries: 1, timeout: 500ms}
 devices:

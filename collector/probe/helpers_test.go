@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restartinator/restartinator/internal/porthold"
 )
 
 // acceptAndClose listens on loopback and closes every connection it accepts.
@@ -29,17 +31,17 @@ func acceptAndClose(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
-// closedPort returns a loopback address nothing listens on: a port the
-// kernel just handed out and that was closed again.
+// closedPort returns a loopback address nothing listens on for the whole
+// test: the port stays bound, not listening (internal/porthold), so no other
+// process on a busy machine can take it and answer the probe.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := porthold.Closed()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { p.Close() })
+	return p.Addr
 }
 
 // hungDNS is a resolver whose only server, on loopback, reads queries and

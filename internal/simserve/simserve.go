@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/restartinator/restartinator/internal/porthold"
 )
 
 // Fault is a failure a device shows until SetFault(NoFault).
@@ -70,7 +72,11 @@ type loop struct {
 	ln   net.Listener // listening now, unless down
 	srv  *http.Server // serving ln (HTTP only)
 	down bool         // closed by Refuse; leaving Refuse listens again
-	err  error        // listening again failed: the loop ends with it
+	// hold keeps the port from other programs from the first Refuse on
+	// (nil if it could not be held), so that connections stay refused
+	// and listening again finds the port free.
+	hold *porthold.Port
+	err  error // listening again failed: the loop ends with it
 }
 
 // New returns a server that serves nothing until Serve or Start.
@@ -119,6 +125,7 @@ func (s *Server) add(ln net.Listener, own bool) *loop {
 		// Refusing already: do not start answering.
 		ln.Close()
 		l.down = true
+		l.holdPort()
 	} else {
 		s.listenLocked(l, ln)
 	}
@@ -249,6 +256,7 @@ func (s *Server) setFaultLocked(f Fault) error {
 		case f == Refuse && !l.down:
 			s.stopLocked(l)
 			l.down = true
+			l.holdPort()
 		case old == Refuse && l.down:
 			ln, err := net.Listen("tcp", l.addr)
 			if err != nil {
@@ -343,11 +351,26 @@ func (s *Server) Close() {
 		if !l.down {
 			s.stopLocked(l)
 		}
+		_ = l.hold.Close()
 	}
 	s.closeTrackedLocked()
 	s.broadcastLocked()
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// holdPort keeps l's port bound while it refuses, right after its listener
+// closed: a port merely closed goes back to the kernel, and on a busy
+// machine another program could take it, answering in the device's place
+// or making listening again fail. Where it cannot be held, it is only
+// closed, as before.
+func (l *loop) holdPort() {
+	if l.hold != nil {
+		return
+	}
+	if p, err := porthold.Hold(l.addr); err == nil {
+		l.hold = p
+	}
 }
 
 func (s *Server) stopLocked(l *loop) {

@@ -31,6 +31,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/restartinator/restartinator/internal/porthold"
 )
 
 // Mode is how the server does TLS.
@@ -87,6 +89,7 @@ type Server struct {
 	mu       sync.Mutex
 	srv      *smtp.Server
 	ln       net.Listener
+	hold     *porthold.Port // the port while stopped, from the first Stop on
 	received []*Message
 	logins   []string
 }
@@ -105,6 +108,11 @@ func NewServer(tb testing.TB, opts Options) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	s.serve(ln)
+	tb.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_ = s.hold.Close()
+	})
 	tb.Cleanup(s.Stop)
 	return s
 }
@@ -123,6 +131,17 @@ func (s *Server) Stop() {
 	if srv != nil {
 		_ = srv.Close()
 	}
+	// The port stays bound, not listening, until the test ends: a port
+	// merely closed could be taken by another program on a busy machine,
+	// which then answered in the stopped server's place (an EOF where
+	// "connection refused" was expected) or kept Start from listening.
+	s.mu.Lock()
+	if s.hold == nil {
+		if p, err := porthold.Hold(s.Addr); err == nil {
+			s.hold = p
+		}
+	}
+	s.mu.Unlock()
 }
 
 // Start listens on Addr again after Stop.
