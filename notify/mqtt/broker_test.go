@@ -501,3 +501,34 @@ func TestEventStateIsPublishedEvenIfTheDeviceMovedOn(t *testing.T) {
 		t.Errorf("states %s, want up,failing,cycling", got)
 	}
 }
+
+// A full publish of many devices reaches the broker whole, and the
+// broker's echoes of our own messages (we subscribe to our topics to find
+// stale ones) are not taken for messages to read: they once overflowed the
+// inbox with a warning each.
+func TestFullPublishOfManyDevices(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sub := mqtttest.Subscribe(t, b.URL(), "restartinator/#")
+	r := startPublisher(t, b.URL(), func(o *Options, c *config.MQTTConfig) {
+		base := sampleView().devices[0]
+		var ds []collector.DeviceStatus
+		for i := range 300 {
+			d := base
+			d.Name = fmt.Sprintf("device %d", i)
+			ds = append(ds, d)
+		}
+		o.Source.(*source).set(ds)
+	})
+	sub.Wait("every device's state", waitLong, func(ms []mqtttest.Message) bool {
+		n := 0
+		for _, m := range ms {
+			if strings.HasSuffix(m.Topic, "/state") && m.Payload == "up" {
+				n++
+			}
+		}
+		return n >= 300
+	})
+	if strings.Contains(r.logs.String(), "inbox full") {
+		t.Errorf("echoes of our own publishes filled the inbox:\n%.2000s", r.logs)
+	}
+}
