@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -227,17 +226,6 @@ func metricIn(body, series string) float64 {
 	return -1
 }
 
-// freePort is a loopback port nothing listens on (for a moment).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // plugProcess is `restartinator simulate`: a plug in a process of its own,
 // so it outlives the supervisor the test kills, with a client to read its
 // relay.
@@ -246,57 +234,63 @@ type plugProcess struct {
 	client *kasa.Client
 }
 
+var simulatingRE = regexp.MustCompile(`^simulating .* on 127\.0\.0\.1:(\d+)$`)
+
+// startPlugProcess runs the simulator on 127.0.0.1:0 and reads the port it
+// reports on stdout: no port picked in advance that another process on a
+// busy machine could take first.
 func startPlugProcess(t *testing.T, model string) *plugProcess {
 	t.Helper()
-	var last string
-	for range 5 { // the free port may be taken between probe and listen
-		port := freePort(t)
-		cmd := exec.Command(binary(t), "simulate", "--model", model, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
-		out := &logs{}
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	cmd := exec.Command(binary(t), "simulate", "--model", model, "--listen", "127.0.0.1:0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out := &logs{}
+	stderr, _ := cmd.StderrPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			out.add(sc.Text())
 		}
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				out.add(sc.Text())
+	}()
+	reported := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			out.add(sc.Text())
+			if m := simulatingRE.FindStringSubmatch(sc.Text()); m != nil {
+				port, _ := strconv.Atoi(m[1])
+				select {
+				case reported <- port:
+				default:
+				}
 			}
-		}()
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		c, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: "xor", Timeout: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
 		}
-		deadline := time.Now().Add(bound)
-		for time.Now().Before(deadline) {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err := c.Status(ctx)
-			cancel()
-			if err == nil {
-				t.Cleanup(func() {
-					c.Close()
-					cmd.Process.Kill()
-					<-exited
-				})
-				return &plugProcess{port: port, client: c}
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	}()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	var port int
+	select {
+	case port = <-reported:
+	case <-exited:
+		t.Fatalf("the plug simulator exited before listening:\n%s", out.String())
+	case <-time.After(bound):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the plug simulator did not report its address within %s:\n%s", bound, out.String())
+	}
+	c, err := kasa.New(kasa.Options{Host: "127.0.0.1", Port: port, Protocol: "xor", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
 		c.Close()
 		cmd.Process.Kill()
 		<-exited
-		last = out.String()
-	}
-	t.Fatalf("the plug simulator did not start:\n%s", last)
-	return nil
+	})
+	return &plugProcess{port: port, client: c}
 }
 
 // relayOn reads the outlet's relay from the plug itself.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -22,19 +21,6 @@ import (
 	"github.com/restartinator/restartinator/internal/porthold"
 	"github.com/restartinator/restartinator/internal/simdevice"
 )
-
-// freePort is a loopback port nothing listens on for a moment, for a child
-// process that cannot bind 127.0.0.1:0 and report its address. Another
-// process may take it in between: retry on "address already in use".
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // closedPort is a loopback port on which connections are refused for the
 // whole test: it stays bound, not listening (internal/porthold), so no

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,7 +54,6 @@ func TestAlertmanagerCyclesOnceAcrossRepeats(t *testing.T) {
 	_, addr, logs := startBinary(t, "--config.file", r.cfgPath)
 
 	dir := t.TempDir()
-	amPort := freePort(t)
 	amCfg := filepath.Join(dir, "alertmanager.yml")
 	os.WriteFile(amCfg, []byte(fmt.Sprintf(`route:
   receiver: restartinator
@@ -68,14 +68,24 @@ receivers:
         send_resolved: true
 `, addr)), 0o600)
 	cmd := exec.Command(am, "--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=")
-	var amLog bytes.Buffer
-	cmd.Stderr = &amLog
+		"--web.listen-address=127.0.0.1:0", "--cluster.listen-address=")
+	// It binds a port of the kernel's choosing and logs it: no port picked
+	// in advance that another process could take first.
+	amLog := &lockedBuffer{}
+	cmd.Stderr = amLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	amURL := fmt.Sprintf("http://127.0.0.1:%d", amPort)
+	var amURL string
+	waitFor(t, "Alertmanager to say where it listens", func() bool {
+		m := toolListenRE.FindStringSubmatch(amLog.String())
+		if m != nil {
+			amURL = "http://" + m[1]
+		}
+		return m != nil
+	})
 	waitFor(t, "Alertmanager to be ready", func() bool {
 		resp, err := http.Get(amURL + "/-/ready")
 		if err != nil {
