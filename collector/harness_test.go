@@ -239,20 +239,23 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h.sup = collector.New(ctx, collector.Options{Cycler: h.cycler, Plugs: h.plugs, State: st, Notifier: h.ev, Clock: h.clk, Logger: logger,
 		StateEnum: o.stateEnum})
 	t.Cleanup(func() {
-		// Bounded: a hang here is a bug of its own.
-		done := make(chan struct{})
+		// Bounded: a hang here is a bug of its own. The Cycler's shutdown
+		// has a bound of its own, within this one, and its error is
+		// reported here: a goroutine's report after the test ended panics.
+		done := make(chan error, 1)
 		go func() {
-			defer close(done)
 			h.sup.Stop()
-			if err := h.shutdownCycler(); err != nil {
-				t.Errorf("cycler shutdown: %v", err)
-			}
+			err := h.shutdownCycler()
 			cancel()
 			h.plugs.Close()
+			done <- err
 		}()
 		select {
-		case <-done:
-		case <-time.After(bound):
+		case err := <-done:
+			if err != nil {
+				t.Errorf("cycler shutdown: %v", err)
+			}
+		case <-time.After(2 * bound):
 			t.Errorf("stopping the supervisor, cycler and plugs hung")
 		}
 	})
