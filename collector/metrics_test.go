@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/internal/simdevice"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 var compared = []string{
@@ -105,13 +105,7 @@ func TestSupervisorMetrics(t *testing.T) {
 
 // Everything the program exposes from these packages passes promtool's lint.
 func TestMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is required in CI")
-		}
-		t.Skip("promtool not installed")
-	}
+	promtool := testtool.Need(t, "prometheus", "promtool")
 	h := newHarness(t, harnessOpts{devices: []dev{{name: "cam"}, {name: "nvr", extra: "mode: alert"}}})
 	h.first()
 	h.goOffline("cam")
@@ -198,13 +192,7 @@ func TestDeviceSeriesAndIdenticalScrapes(t *testing.T) {
 // promtool it skips, except in CI.
 func promtoolCheck(t *testing.T, exposition []byte) {
 	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is required in CI")
-		}
-		t.Skip("promtool not installed")
-	}
+	promtool := testtool.Need(t, "prometheus", "promtool")
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(exposition)
 	out, err := cmd.CombinedOutput()

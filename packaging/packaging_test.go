@@ -31,21 +31,8 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/config"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
-
-// need returns the path of an external tool; a missing one skips the test
-// locally and fails it under CI=true.
-func need(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing; scripts/test-deps.sh installs it (Debian %s)", tool, pkg)
-		}
-		t.Skipf("%s not installed (Debian %s)", tool, pkg)
-	}
-	return p
-}
 
 // dist is what `make package-test` built, or a skip.
 type dist struct {
@@ -293,7 +280,7 @@ func TestReleaseTarballs(t *testing.T) {
 				checkVersion(t, d, mustRun(t, bin, "--version"))
 				checkBuildInfoMetric(t, d, bin)
 			case tg.qemu != "":
-				qemu := need(t, tg.qemu, "qemu-user-static")
+				qemu := testtool.Need(t, "qemu-user-static", tg.qemu)
 				checkVersion(t, d, mustRun(t, qemu, "-cpu", tg.cpu, bin, "--version"))
 			}
 		})
@@ -304,7 +291,7 @@ func TestReleaseTarballs(t *testing.T) {
 // build exists, and the armhf .deb carries it.
 func TestARMv7NeedsARMv7(t *testing.T) {
 	d := needDist(t)
-	qemu := need(t, "qemu-arm-static", "qemu-user-static")
+	qemu := testtool.Need(t, "qemu-user-static", "qemu-arm-static")
 	dir := t.TempDir()
 	name := fmt.Sprintf("restartinator-%s.linux-armv7", d.version)
 	untar(t, filepath.Join(d.dir, name+".tar.gz"), dir)
@@ -421,7 +408,7 @@ func debVersion(v string) string { return strings.Replace(v, "-", "~", 1) }
 // scripts.
 func TestRPMs(t *testing.T) {
 	d := needDist(t)
-	rpm := need(t, "rpm", "rpm")
+	rpm := testtool.Need(t, "rpm", "rpm")
 	for _, arch := range []string{"x86_64", "aarch64", "armv7hl", "armv6hl"} {
 		t.Run(arch, func(t *testing.T) {
 			file := filepath.Join(d.dir, fmt.Sprintf("restartinator-%s-1.%s.rpm", debVersion(d.pkgVersion), arch))
@@ -475,7 +462,7 @@ func TestRPMs(t *testing.T) {
 // The armhf .deb carries the ARMv6 build, which runs on a Pi Zero's CPU.
 func TestArmhfDebRunsOnAPiZero(t *testing.T) {
 	d := needDist(t)
-	qemu := need(t, "qemu-arm-static", "qemu-user-static")
+	qemu := testtool.Need(t, "qemu-user-static", "qemu-arm-static")
 	dir := t.TempDir()
 	deb := filepath.Join(d.dir, fmt.Sprintf("restartinator_%s_armhf.deb", debVersion(d.pkgVersion)))
 	mustRun(t, "dpkg-deb", "-x", deb, dir)
@@ -496,7 +483,7 @@ func fileMode(t *testing.T, path string) string {
 // remove; purge removes it. Everything is purged at the end.
 func TestDebInstall(t *testing.T) {
 	d := needDist(t)
-	dpkg := need(t, "dpkg", "dpkg")
+	dpkg := testtool.Need(t, "dpkg", "dpkg")
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("installing the .deb needs root")
@@ -633,7 +620,7 @@ func TestDebInstall(t *testing.T) {
 // sandbox refuses podman run) and exported, then read like any tarball.
 func TestOCIImage(t *testing.T) {
 	d := needDist(t)
-	podman := need(t, "podman", "podman")
+	podman := testtool.Need(t, "podman", "podman")
 	if d.image == "" {
 		t.Fatal("RESTARTINATOR_IMAGE is not set")
 	}

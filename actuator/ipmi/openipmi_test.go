@@ -18,21 +18,8 @@ import (
 	"github.com/restartinator/restartinator/actuator/ipmi"
 	"github.com/restartinator/restartinator/collector/probe"
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
-
-// needTool finds an external program; without it the test skips, except
-// in CI where it fails.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: install Debian's %s (scripts/test-deps.sh)", name, pkg)
-		}
-		t.Skipf("%s not found: install Debian's %s (scripts/test-deps.sh) to run this test", name, pkg)
-	}
-	return path
-}
 
 // Accounts of the ipmi_sim BMC.
 const (
@@ -80,7 +67,7 @@ type openIPMISim struct {
 // -n: with its console on a stdin that is not a terminal it aborts.
 func startIPMISim(t *testing.T) *openIPMISim {
 	t.Helper()
-	bin := needTool(t, "ipmi_sim", "openipmi")
+	bin := testtool.Need(t, "openipmi", "ipmi_sim")
 	dir := t.TempDir()
 	s := &openIPMISim{dir: dir}
 	write := func(name, text string, mode os.FileMode) {
@@ -205,7 +192,7 @@ func (s *openIPMISim) sets(t *testing.T) []string {
 // ipmitool runs Debian's ipmitool against the BMC.
 func (s *openIPMISim) ipmitool(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := needTool(t, "ipmitool", "ipmitool")
+	bin := testtool.Need(t, "ipmitool", "ipmitool")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// -C 3: without it ipmitool first asks Get Channel Cipher Suites, which

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // npmDir holds the launcher for the third-party simulator from npm
@@ -28,10 +29,7 @@ type npmDevice struct {
 func startNPM(t *testing.T, model string) npmDevice {
 	t.Helper()
 	missing := func(why string) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("npm simulator unavailable in CI: %s (run `make npm-deps`)", why)
-		}
-		t.Skipf("npm simulator unavailable: %s (run `make npm-deps`)", why)
+		testtool.Missing(t, "npm simulator unavailable: "+why+" (run `make npm-deps`)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -14,21 +14,8 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/actuator/snmppdu"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
-
-// needTool finds an external program; without it the test skips, except
-// in CI where it fails.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: install Debian's %s (scripts/test-deps.sh)", name, pkg)
-		}
-		t.Skipf("%s not found: install Debian's %s (scripts/test-deps.sh) to run this test", name, pkg)
-	}
-	return path
-}
 
 const (
 	v3User = "restartinator"
@@ -46,7 +33,7 @@ const masterSwitchFixture = "../../../shared/fixtures/snmp/apc_masterswitch2.snm
 // writecache variation so SETs stick.
 func startSnmpsim(t *testing.T, files map[string]string) (host string, port int) {
 	t.Helper()
-	bin := needTool(t, "snmpsimd", "snmpsim")
+	bin := testtool.Need(t, "snmpsim", "snmpsimd")
 	// snmpsimd drops root for --process-user, so its directories must be
 	// readable by that user.
 	dir, err := os.MkdirTemp("", "snmpsim-")
@@ -209,7 +196,7 @@ func TestAgainstSnmpsimReboot(t *testing.T) {
 			}
 			// What the agent got, read back by Net-SNMP's snmpget as an
 			// operator would.
-			snmpget := needTool(t, "snmpget", "snmp")
+			snmpget := testtool.Need(t, "snmp", "snmpget")
 			out, err := exec.Command(snmpget, "-v2c", "-c", tc.community, "-On", "-Oe", fmt.Sprintf("%s:%d", host, port), tc.control).CombinedOutput()
 			if err != nil {
 				t.Fatalf("snmpget: %v\n%s", err, out)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -199,13 +201,7 @@ func TestBashCompletion(t *testing.T) {
 // The fish script, sourced into a real fish, completes commands, flags and
 // the completion command's shells (fish's own `complete -C`).
 func TestFishCompletion(t *testing.T) {
-	fish, err := exec.LookPath("fish")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("fish is missing; scripts/test-deps.sh installs it")
-		}
-		t.Skip("fish not installed (Debian fish)")
-	}
+	fish := testtool.Need(t, "fish", "fish")
 	bin := binary(t)
 	script := filepath.Join(t.TempDir(), "restartinator.fish")
 	var buf bytes.Buffer
@@ -265,13 +261,7 @@ func TestManPage(t *testing.T) {
 	if bytes.Contains(page, []byte("build user")) {
 		t.Errorf("the man page carries the multi-line --version text:\n%.300s", page)
 	}
-	groff, err := exec.LookPath("groff")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("groff is missing; scripts/test-deps.sh installs it (groff-base)")
-		}
-		t.Skip("groff not installed (Debian groff-base); not rendering the man page")
-	}
+	groff := testtool.Need(t, "groff-base", "groff")
 	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww")
 	cmd.Stdin = bytes.NewReader(page)
 	var stderr bytes.Buffer

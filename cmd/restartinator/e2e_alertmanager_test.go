@@ -13,20 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// needTool finds an outside program; missing, it skips locally and fails in CI.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found and CI=true: install Debian's %s", name, pkg)
-		}
-		t.Skipf("%s not found; install Debian's %s to run this end-to-end test", name, pkg)
-	}
-	return p
-}
+	"github.com/restartinator/restartinator/internal/testtool"
+)
 
 func metricValue(t *testing.T, addr, series string) float64 {
 	t.Helper()
@@ -49,7 +38,7 @@ func metricValue(t *testing.T, addr, series string) float64 {
 // against the real binary: a firing alert cycles the plug once, however
 // often Alertmanager repeats it, and the resolved notification does nothing.
 func TestAlertmanagerCyclesOnceAcrossRepeats(t *testing.T) {
-	am := needTool(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	am := testtool.Need(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	r := newCycleRigOff(t, "1s")
 	_, addr, logs := startBinary(t, "--config.file", r.cfgPath)
 

@@ -19,6 +19,7 @@ import (
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
 	"github.com/restartinator/restartinator/actuator/shelly"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // The high-availability tests (issue 21): Debian's real Alertmanager as a
@@ -38,7 +39,7 @@ func newHARig(t *testing.T) *haRig {
 	if os.Getenv("RESTARTINATOR_E2E") != "1" {
 		t.Skip("the high-availability end-to-end tests run with RESTARTINATOR_E2E=1 (make e2e)")
 	}
-	needTool(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	testtool.Need(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	return &haRig{pipeline: newPipeline(t), bin: binary(t), dir: t.TempDir()}
 }
 
@@ -220,7 +221,7 @@ receivers:
 		if i > 0 {
 			args = append(args, "--cluster.peer="+gossip)
 		}
-		am := h.start(fmt.Sprintf("alertmanager %d", i), needTool(h.t, "prometheus-alertmanager", "prometheus-alertmanager"), args...)
+		am := h.start(fmt.Sprintf("alertmanager %d", i), testtool.Need(h.t, "prometheus-alertmanager", "prometheus-alertmanager"), args...)
 		u := "http://" + h.logMatch(am, toolListenRE)
 		urls = append(urls, u)
 		if i == 0 {
@@ -414,7 +415,7 @@ func (v *vantage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // from one vantage: no cycle. Down from both: one cycle.
 func TestHAMultiVantage(t *testing.T) {
 	h := newHARig(t)
-	promBin := needTool(t, "prometheus", "prometheus")
+	promBin := testtool.Need(t, "prometheus", "prometheus")
 	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancelBuild()
 	for _, f := range []string{"alerts", "rules"} {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/restartinator/restartinator/actuator"
 	"github.com/restartinator/restartinator/actuator/kasa"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // pipelineBound bounds the whole pipeline, from the first process started
@@ -42,8 +43,8 @@ func TestPipeline(t *testing.T) {
 	if os.Getenv("RESTARTINATOR_E2E") != "1" {
 		t.Skip("the end-to-end pipeline test runs with RESTARTINATOR_E2E=1 (make e2e)")
 	}
-	promBin := needTool(t, "prometheus", "prometheus")
-	amBin := needTool(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	promBin := testtool.Need(t, "prometheus", "prometheus")
+	amBin := testtool.Need(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	bin := binary(t)
 	dir := t.TempDir()
 	write := func(name, content string) string {

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 const goodConfig = `
@@ -226,13 +228,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 // package); missing promtool skips, except in CI.
 func promtoolCheckMetrics(t *testing.T, exposition string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not found and CI=true: install Debian's prometheus package")
-		}
-		t.Skip("promtool not found; install Debian's prometheus package to run this check")
-	}
+	path := testtool.Need(t, "prometheus", "promtool")
 	cmd := exec.Command(path, "check", "metrics")
 	cmd.Stdin = strings.NewReader(exposition)
 	out, err := cmd.CombinedOutput()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"go.yaml.in/yaml/v2"
+
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // lineWriter hands each write to a channel, so the test waits for the
@@ -23,13 +24,7 @@ func (w lineWriter) Write(p []byte) (int, error) { w <- string(p); return len(p)
 // restartinator simulate --model ipmi-bmc serves a BMC that Debian's
 // ipmitool switches with the account given on the command line.
 func TestSimulateIPMIBMC(t *testing.T) {
-	bin, err := exec.LookPath("ipmitool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ipmitool not found: install Debian's ipmitool (scripts/test-deps.sh)")
-		}
-		t.Skip("ipmitool not found: install Debian's ipmitool (scripts/test-deps.sh) to run this test")
-	}
+	bin := testtool.Need(t, "ipmitool", "ipmitool")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	app := kingpin.New("restartinator", "")

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/restartinator/restartinator/collector"
 	"github.com/restartinator/restartinator/internal/event"
 	"github.com/restartinator/restartinator/internal/statuspage"
+	"github.com/restartinator/restartinator/internal/testtool"
 	"github.com/restartinator/restartinator/notify"
 )
 
@@ -34,17 +34,7 @@ import (
 // one the browser tests skip, except on CI where they must run.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "no chromium on PATH: install it with scripts/test-deps.sh (Debian: apt-get install chromium)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testtool.Need(t, "chromium", "chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 }
 
 // browser is a headless chromium tab with a fresh profile.

@@ -3,7 +3,6 @@ package ipmisim_test
 import (
 	"context"
 	"encoding/hex"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,17 +11,12 @@ import (
 
 	"github.com/restartinator/restartinator/actuator/ipmi/ipmisim"
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 func needIpmitool(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("ipmitool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ipmitool not found: install Debian's ipmitool (scripts/test-deps.sh)")
-		}
-		t.Skip("ipmitool not found: install Debian's ipmitool (scripts/test-deps.sh) to run this test")
-	}
+	path := testtool.Need(t, "ipmitool", "ipmitool")
 	return path
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/restartinator/restartinator/actuator/redfish/redfishsim"
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // curl drives the simulator with requests written from DSP0266, trusting
@@ -18,13 +19,7 @@ import (
 // status line, headers and body.
 func curl(t *testing.T, ca string, args ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl not found: install Debian's curl (scripts/test-deps.sh)")
-		}
-		t.Skip("curl not found: install Debian's curl (scripts/test-deps.sh)")
-	}
+	bin := testtool.Need(t, "curl", "curl")
 	args = append([]string{"-sS", "-i", "--max-time", "10", "--http1.1", "--noproxy", "*", "--cacert", ca}, args...)
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {

@@ -3,12 +3,12 @@ package shellysim_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // curl drives the simulator with Debian's curl, a client we did not write:
@@ -16,13 +16,7 @@ import (
 // Shelly accepts them.
 func curl(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	path, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl is missing; scripts/test-deps.sh installs it")
-		}
-		t.Skip("curl not installed; scripts/test-deps.sh installs it")
-	}
+	path := testtool.Need(t, "curl", "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, append([]string{"-sS", "--fail-with-body", "--noproxy", "*"}, args...)...).Output()

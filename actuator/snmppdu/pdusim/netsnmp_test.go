@@ -1,7 +1,6 @@
 package pdusim_test
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,25 +8,14 @@ import (
 
 	"github.com/restartinator/restartinator/actuator/snmppdu/pdusim"
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
-
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: install Debian's %s (scripts/test-deps.sh)", name, pkg)
-		}
-		t.Skipf("%s not found: install Debian's %s (scripts/test-deps.sh) to run this test", name, pkg)
-	}
-	return path
-}
 
 // net-snmp runs one of Net-SNMP's tools against the simulator, numeric
 // OIDs and enum numbers, with a short timeout and one retry.
 func netsnmp(t *testing.T, tool string, args ...string) (string, error) {
 	t.Helper()
-	bin := needTool(t, tool, "snmp")
+	bin := testtool.Need(t, "snmp", tool)
 	args = append([]string{"-On", "-Oe", "-t", "1", "-r", "1", "-M", "/nonexistent", "-m", ""}, args...)
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	return string(out), err

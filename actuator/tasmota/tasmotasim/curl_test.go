@@ -3,24 +3,18 @@ package tasmotasim_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/restartinator/restartinator/actuator/tasmota/tasmotasim"
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // TestCurl sends the commands exactly as the Tasmota docs show them, with
 // Debian's curl: spaces as %20, ; as %3B, the password in the URL.
 func TestCurl(t *testing.T) {
-	path, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl is missing; scripts/test-deps.sh installs it")
-		}
-		t.Skip("curl not installed; scripts/test-deps.sh installs it")
-	}
+	path := testtool.Need(t, "curl", "curl")
 	dev, base := start(t, tasmotasim.Options{Password: "joker"})
 	run := func(query string) map[string]any {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

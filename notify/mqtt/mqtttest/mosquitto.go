@@ -18,22 +18,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/restartinator/restartinator/internal/testtool"
 )
 
 // Need finds mosquitto; missing, it skips the test locally and fails it
 // under CI=true, like the project's other outside programs.
 func Need(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("mosquitto not found and CI=true: install Debian's mosquitto (scripts/test-deps.sh does)")
-	}
-	t.Skip("mosquitto not found: install Debian's mosquitto (scripts/test-deps.sh) to run the MQTT tests")
-	return ""
+	// mosquitto lives in /usr/sbin, often not on a non-root PATH.
+	return testtool.Need(t, "mosquitto", "mosquitto", "/usr/sbin/mosquitto")
 }
 
 // Options configure a broker.
