@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,48 +14,15 @@ import (
 	"github.com/restartinator/restartinator/internal/simdevice"
 )
 
-var ipmiSimAddrRE = regexp.MustCompile(`simulating ipmi-bmc .* on 127\.0\.0\.1:(\d+)`)
-
 // The real binary killed while a BMC power-cycles a server whose BMC keeps
 // power off for 10 minutes: the restarted binary finds the intent in its
 // state file and powers the server up itself. The BMC is a separate
 // `restartinator simulate --model ipmi-bmc` process, so it outlives the
 // supervisor.
 func TestSIGKILLMidCycleIPMIServerOnAfterRestart(t *testing.T) {
-	bin := binary(t)
 	const user, pass = "restartinator", "bmc-pass-1234"
-	sim := exec.Command(bin, "simulate", "--model", "ipmi-bmc", "--listen", "127.0.0.1:0",
-		"--username", user, "--password", pass, "--off-time", "10m")
-	sim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := sim.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim.Stderr = sim.Stdout
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Process.Kill(); sim.Wait() })
-	portc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := ipmiSimAddrRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case portc <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	var port string
-	select {
-	case port = <-portc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the simulated BMC did not say where it listens")
-	}
-	var portN int
-	fmt.Sscan(port, &portN)
+	// The BMC is a process of its own that reports its port.
+	portN := startSimulatorProcess(t, "--model", "ipmi-bmc", "--username", user, "--password", pass, "--off-time", "10m")
 	bmc, err := ipmi.New(ipmi.Config{Host: "127.0.0.1", Port: portN, Username: user, Password: pass, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +47,10 @@ func TestSIGKILLMidCycleIPMIServerOnAfterRestart(t *testing.T) {
 	os.WriteFile(passFile, []byte(pass+"\n"), 0o600)
 	cfgPath := filepath.Join(dir, "r.yml")
 	cfg := fmt.Sprintf(`global: {state_file: %s}
-plugs: [{name: bmc, type: ipmi, host: 127.0.0.1, port: %s, username: %s, password_file: %s}]
+plugs: [{name: bmc, type: ipmi, host: 127.0.0.1, port: %d, username: %s, password_file: %s}]
 devices:
   - {name: srv, host: 127.0.0.1, port: %d, plug: bmc, mode: alert, cycle_time: 5s, boot_time: 1m}
-`, filepath.Join(dir, "state.json"), port, user, passFile, dev.Port())
+`, filepath.Join(dir, "state.json"), portN, user, passFile, dev.Port())
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 
 	cmd, addr, logs := startBinary(t, "--config.file", cfgPath)
