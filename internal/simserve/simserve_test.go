@@ -156,9 +156,22 @@ func TestListenAgainFails(t *testing.T) {
 	addr := ln.Addr().String()
 	done := serve(t, s, ln)
 	s.SetFault(Refuse)
-	thief, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("could not take the port for the test: %v", err)
+	// Where the port cannot be held (elsewhere than Linux, or the hold
+	// failed) another program can take it while the simulator refuses:
+	// drop the hold to get there.
+	s.mu.Lock()
+	for l := range s.loops {
+		_ = l.hold.Close()
+		l.hold = nil
+	}
+	s.mu.Unlock()
+	// The closed listener's socket goes only once its Accept has returned.
+	var thief net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); thief == nil; time.Sleep(time.Millisecond) {
+		if thief, err = net.Listen("tcp", addr); err != nil && time.Now().After(deadline) {
+			t.Fatalf("could not take the released port for the test: %v", err)
+		}
 	}
 	defer thief.Close()
 	err = s.SetFault(NoFault)
