@@ -13,6 +13,7 @@ import (
 	"github.com/restartinator/restartinator/actuator/shelly/shellysim"
 	"github.com/restartinator/restartinator/actuator/snmppdu/pdusim"
 	"github.com/restartinator/restartinator/actuator/tasmota/tasmotasim"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // runningSim is one simulated plug serving on loopback.
@@ -68,12 +69,8 @@ func listenLoopback(addr string) (net.Listener, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--listen %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--listen %q: simulators listen on loopback only (127.0.0.1 or ::1)", addr)
+	if err := simserve.Loopback(addr); err != nil {
+		return nil, fmt.Errorf("--%w", err)
 	}
 	return net.Listen("tcp", addr)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // Privilege is an IPMI privilege level (IPMI v2.0 table 6-1 / 22-?).
@@ -168,12 +169,8 @@ func Start(opt Options) (*BMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, _, err := net.SplitHostPort(b.opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("ipmisim: listen %q: %w", b.opt.Listen, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("ipmisim: listen %q: simulators listen on loopback only (127.0.0.1 or ::1)", b.opt.Listen)
+	if err := simserve.Loopback(b.opt.Listen); err != nil {
+		return nil, fmt.Errorf("ipmisim: %w", err)
 	}
 	conn, err := net.ListenPacket("udp", b.opt.Listen)
 	if err != nil {

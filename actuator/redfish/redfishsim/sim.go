@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // Options configure a simulated BMC.
@@ -111,12 +112,8 @@ func Start(opt Options) (*BMC, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	host, _, err := net.SplitHostPort(opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("redfishsim: listen %q: %w", opt.Listen, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("redfishsim: listen %q: simulators listen on loopback only", opt.Listen)
+	if err := simserve.Loopback(opt.Listen); err != nil {
+		return nil, fmt.Errorf("redfishsim: %w", err)
 	}
 	b := &BMC{opt: opt, log: opt.Logger, power: "On", sessions: map[string]string{}}
 	if err := b.load(); err != nil {

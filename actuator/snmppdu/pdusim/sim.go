@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/restartinator/restartinator/internal/clock"
+	"github.com/restartinator/restartinator/internal/simserve"
 )
 
 // SysObjectID is what the simulated PDU says it is: APC masterSwitchrPDU.
@@ -160,12 +161,8 @@ func Start(opt Options) (*PDU, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	host, _, err := net.SplitHostPort(opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("pdusim: listen %q: %w", opt.Listen, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("pdusim: listen %q: simulators listen on loopback only", opt.Listen)
+	if err := simserve.Loopback(opt.Listen); err != nil {
+		return nil, fmt.Errorf("pdusim: %w", err)
 	}
 	conn, err := net.ListenPacket("udp", opt.Listen)
 	if err != nil {
